@@ -1,0 +1,109 @@
+//! The outbound side of a transport: the [`Connector`] trait and its results.
+//!
+//! A custom channel adapter implements [`Connector`] (send, start a conversation, optionally
+//! update/delete) and feeds incoming messages to [`Bot::receive`](crate::Bot::receive).
+
+use crate::address::Address;
+use crate::message::Message;
+use async_trait::async_trait;
+use std::fmt::Debug;
+use std::time::Duration;
+
+/// Proof that a message was accepted by the channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The activity id the channel gave the message, if any.
+    pub activity_id: Option<String>,
+    /// The conversation the message went to.
+    pub conversation_id: String,
+}
+
+/// Why a message was not delivered, classified so callers know whether a retry is safe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// The channel asked us to slow down; retrying after `retry_after` is safe.
+    #[error("throttled by the channel (retry after {retry_after:?})")]
+    Throttled {
+        /// How long the channel asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// The request never reached the channel (connection refused, DNS): retrying is safe.
+    #[error("channel unreachable: {0}")]
+    Unreachable(String),
+    /// The channel failed after receiving the request (5xx, timeout): the message may or may
+    /// not have been delivered, so it is not replayed blindly.
+    #[error("delivery outcome unknown: {0}")]
+    Ambiguous(String),
+    /// The channel refused for good (403 blocked, 404 gone, 400 bad request).
+    #[error("delivery refused permanently (status {status}, code {code:?})")]
+    Permanent {
+        /// The HTTP status or equivalent.
+        status: u16,
+        /// The channel's error code, if it gave one.
+        code: Option<String>,
+    },
+    /// The target service URL is not one the bot's credentials may be sent to.
+    #[error("service URL not allowed: {0}")]
+    ServiceUrlNotAllowed(String),
+    /// The connector cannot do this operation (e.g. update on a channel without it).
+    #[error("operation not supported by this connector: {0}")]
+    Unsupported(&'static str),
+    /// Not attempted: an earlier message to the same conversation failed, and sending this
+    /// one would break the order.
+    #[error("not attempted: an earlier message to the same conversation failed")]
+    Skipped,
+    /// Getting a token for the channel failed.
+    #[error("authentication with the channel failed: {0}")]
+    Auth(String),
+}
+
+impl DeliveryError {
+    /// Whether sending the same message again cannot cause a duplicate.
+    pub fn is_retry_safe(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::Unreachable(_))
+    }
+
+    /// Whether the address should be considered dead (the user blocked the bot, the
+    /// conversation is gone).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent { .. })
+    }
+}
+
+/// Sends messages to a channel.
+#[async_trait]
+pub trait Connector: Send + Sync + Debug + 'static {
+    /// Sends one message to `message.address` (replying to `address.id` when set).
+    async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError>;
+
+    /// Starts a conversation with `address.user` and returns the address with the new
+    /// conversation filled in.
+    async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError>;
+
+    /// Replaces a message the bot sent earlier.
+    async fn update(&self, _activity_id: &str, _message: &Message) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Unsupported("update"))
+    }
+
+    /// Deletes a message the bot sent earlier.
+    async fn delete(&self, _address: &Address, _activity_id: &str) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Unsupported("delete"))
+    }
+}
+
+#[async_trait]
+impl<C: Connector + ?Sized> Connector for std::sync::Arc<C> {
+    async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError> {
+        (**self).send(message).await
+    }
+    async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError> {
+        (**self).start_conversation(address).await
+    }
+    async fn update(&self, activity_id: &str, message: &Message) -> Result<(), DeliveryError> {
+        (**self).update(activity_id, message).await
+    }
+    async fn delete(&self, address: &Address, activity_id: &str) -> Result<(), DeliveryError> {
+        (**self).delete(address, activity_id).await
+    }
+}

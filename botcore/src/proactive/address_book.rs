@@ -1,0 +1,123 @@
+//! The address book: the latest address of every user who wrote to the bot.
+//!
+//! Every incoming message upserts its user's record (only when something changed, in the
+//! turn's own compare-and-set batch). Proactive sends read it to refuse users who never wrote
+//! (`NotConsented`) and to refresh a stale service URL.
+
+use crate::address::Address;
+use crate::bot::Bot;
+use crate::error::BotError;
+use crate::state::{ADDRESS_PREFIX, address_key};
+use crate::storage::{Precondition, Stored, StorageExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One address-book record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressRecord {
+    /// The latest address the user wrote from (without a message id).
+    pub address: Address,
+    /// Set when the channel answered that the address is gone for good (403/404).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<u16>,
+}
+
+/// A page of known addresses.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AddressPage {
+    /// The addresses on this page (unreachable ones left out).
+    pub addresses: Vec<Address>,
+    /// Pass this as `after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+fn same_route(a: &Address, b: &Address) -> bool {
+    a.channel_id == b.channel_id
+        && a.user.id == b.user.id
+        && a.user.name == b.user.name
+        && a.bot == b.bot
+        && a.conversation_id() == b.conversation_id()
+        && a.service_url == b.service_url
+        && a.locale == b.locale
+}
+
+/// The write (value, precondition) that brings the stored record up to date with `incoming`,
+/// or `None` when it already is.
+pub(crate) fn update_for(stored: Option<&Stored>, incoming: &Address) -> Option<(Value, Precondition)> {
+    let pre = match stored {
+        Some(s) => {
+            let rec: Option<AddressRecord> = serde_json::from_value(s.value.clone()).ok();
+            if let Some(rec) = rec {
+                if rec.unreachable.is_none() && same_route(&rec.address, incoming) {
+                    return None;
+                }
+            }
+            Precondition::IfMatch(s.version)
+        }
+        None => Precondition::IfAbsent,
+    };
+    let rec = AddressRecord { address: incoming.without_reply(), unreachable: None };
+    serde_json::to_value(rec).ok().map(|v| (v, pre))
+}
+
+impl Bot {
+    /// The stored address-book record of the user of `address`, if the user ever wrote.
+    pub async fn address_record(&self, address: &Address) -> Result<Option<AddressRecord>, BotError> {
+        let key = address_key(&address.channel_id, &address.user.id);
+        match self.inner.storage.read(&key).await? {
+            None => Ok(None),
+            Some(s) => serde_json::from_value(s.value)
+                .map(Some)
+                .map_err(|e| BotError::CorruptState(format!("{key}: {e}"))),
+        }
+    }
+
+    /// Lists known addresses, `limit` at a time: pass the previous page's `next` as `after`.
+    pub async fn addresses(&self, after: Option<&str>, limit: usize) -> Result<AddressPage, BotError> {
+        let keys = self.inner.storage.list_keys(ADDRESS_PREFIX, after, limit).await?;
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let stored = self.inner.storage.read_many(&refs).await?;
+        let addresses = stored
+            .into_iter()
+            .flatten()
+            .filter_map(|s| serde_json::from_value::<AddressRecord>(s.value).ok())
+            .filter(|r| r.unreachable.is_none())
+            .map(|r| r.address)
+            .collect();
+        let next = if keys.len() == limit { keys.last().cloned() } else { None };
+        Ok(AddressPage { addresses, next })
+    }
+
+    /// Every known, reachable address (all pages).
+    pub async fn all_addresses(&self) -> Result<Vec<Address>, BotError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.addresses(after.as_deref(), 500).await?;
+            out.extend(page.addresses);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Marks the user of `address` unreachable (after a permanent delivery failure), so
+    /// fan-outs skip them until they write again.
+    pub(crate) async fn mark_unreachable(&self, address: &Address, status: u16) -> Result<(), BotError> {
+        let key = address_key(&address.channel_id, &address.user.id);
+        for _ in 0..4 {
+            let Some(s) = self.inner.storage.read(&key).await? else { return Ok(()) };
+            let Ok(mut rec) = serde_json::from_value::<AddressRecord>(s.value) else { return Ok(()) };
+            rec.unreachable = Some(status);
+            let v = serde_json::to_value(rec).map_err(BotError::dialog)?;
+            match self.inner.storage.write(&key, v, Precondition::IfMatch(s.version)).await {
+                Ok(_) => return Ok(()),
+                Err(crate::storage::StorageError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}

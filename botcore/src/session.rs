@@ -1,0 +1,278 @@
+//! [`Session`]: one turn of a conversation.
+//!
+//! Everything a dialog does through the session is buffered: messages are sent after the
+//! turn's state is saved, and stack operations are carried out by the driver after the
+//! handler returns.
+
+use crate::address::Address;
+use crate::bot::BotInner;
+use crate::dialog::{DialogResult, ResumeReason};
+use crate::error::BotError;
+use crate::message::{Message, MessageKind};
+use crate::state::{Bag, Frame, PREFERRED_LOCALE};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// A queued change to the dialog stack, carried out by the driver.
+#[derive(Clone, Debug)]
+pub(crate) enum StackOp {
+    Begin { id: String, args: Option<Value> },
+    Replace { id: String, args: Option<Value> },
+    End(DialogResult),
+    /// Resume the top dialog with a result (waterfall `next`).
+    Resume(DialogResult),
+    Cancel { id: Option<String>, then: Option<(String, Option<Value>)> },
+    EndConversation { code: &'static str },
+    Reset { id: Option<String>, args: Option<Value> },
+}
+
+/// One turn: the incoming message, the state bags, the dialog stack and the buffered effects.
+pub struct Session {
+    pub(crate) bot: Arc<BotInner>,
+    pub(crate) message: Arc<Message>,
+    pub(crate) user: Bag,
+    pub(crate) conversation: Bag,
+    pub(crate) private: Bag,
+    pub(crate) stack: Vec<Frame>,
+    pub(crate) stack_dirty: bool,
+    pub(crate) outbox: Vec<Message>,
+    pub(crate) op: Option<StackOp>,
+    pub(crate) op_conflict: Option<String>,
+    pub(crate) scratch: Map<String, Value>,
+    pub(crate) localize_sends: bool,
+    pub(crate) proactive: bool,
+    pub(crate) last_access: u64,
+    pub(crate) address_update: Option<(Value, crate::storage::Precondition)>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("address", &self.message.address)
+            .field("stack", &self.stack.iter().map(|f| f.id.as_str()).collect::<Vec<_>>())
+            .field("outbox", &self.outbox.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// The message that started this turn (for a proactive turn: an empty message carrying
+    /// the address).
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The address replies go to.
+    pub fn address(&self) -> &Address {
+        &self.message.address
+    }
+
+    /// Queues a message. A `&str`/`String` becomes a reply to the incoming message, localized
+    /// through the bot's [`Localizer`](crate::Localizer) in the user's preferred locale; a
+    /// [`Message`] without an address goes to the same place.
+    pub fn send(&mut self, message: impl Into<Message>) {
+        let mut m = message.into();
+        if m.address.channel_id.is_empty() {
+            m.address = self.message.address.clone();
+        }
+        if self.localize_sends && !m.text.is_empty() {
+            if let Cow::Owned(t) = self.localize(&m.text) {
+                m.text = t;
+            }
+        }
+        if m.locale.is_none() {
+            m.locale = self.preferred_locale_opt().map(str::to_owned);
+        }
+        self.outbox.push(m);
+    }
+
+    /// Queues a typing indicator.
+    pub fn send_typing(&mut self) {
+        self.outbox.push(Message::of_kind(MessageKind::Typing, &self.message.address));
+    }
+
+    /// The messages queued so far in this turn.
+    pub fn outgoing(&self) -> &[Message] {
+        &self.outbox
+    }
+
+    /// User data: shared by every conversation of this user.
+    pub fn user_data(&self) -> &Map<String, Value> {
+        &self.user.data
+    }
+
+    /// User data, for changing.
+    pub fn user_data_mut(&mut self) -> &mut Map<String, Value> {
+        self.user.dirty = true;
+        &mut self.user.data
+    }
+
+    /// Conversation data: shared by every user of this conversation.
+    pub fn conversation_data(&self) -> &Map<String, Value> {
+        &self.conversation.data
+    }
+
+    /// Conversation data, for changing.
+    pub fn conversation_data_mut(&mut self) -> &mut Map<String, Value> {
+        self.conversation.dirty = true;
+        &mut self.conversation.data
+    }
+
+    /// Private conversation data: this user in this conversation.
+    pub fn private_conversation_data(&self) -> &Map<String, Value> {
+        &self.private.data
+    }
+
+    /// Private conversation data, for changing.
+    pub fn private_conversation_data_mut(&mut self) -> &mut Map<String, Value> {
+        self.private.dirty = true;
+        &mut self.private.data
+    }
+
+    /// The data of the dialog on top of the stack (an empty scratch map when the stack is empty).
+    pub fn dialog_data(&self) -> &Map<String, Value> {
+        self.stack.last().map(|f| &f.state).unwrap_or(&self.scratch)
+    }
+
+    /// The data of the dialog on top of the stack, for changing.
+    pub fn dialog_data_mut(&mut self) -> &mut Map<String, Value> {
+        self.stack_dirty = true;
+        match self.stack.last_mut() {
+            Some(f) => &mut f.state,
+            None => &mut self.scratch,
+        }
+    }
+
+    /// The dialog stack, bottom first.
+    pub fn stack(&self) -> &[Frame] {
+        &self.stack
+    }
+
+    /// The id of the dialog on top, if any.
+    pub fn current_dialog(&self) -> Option<&str> {
+        self.stack.last().map(|f| f.id.as_str())
+    }
+
+    fn queue(&mut self, op: StackOp) {
+        if let Some(prev) = self.op.replace(op) {
+            self.op_conflict = Some(format!("{prev:?} then {:?}", self.op));
+        }
+    }
+
+    /// Resolves `id` against the dialog on top (unqualified ids use its library, then `*`).
+    fn resolve(&self, id: &str) -> Result<String, BotError> {
+        self.bot.library.resolve(id, self.current_dialog()).map(str::to_owned)
+    }
+
+    /// Begins the dialog `id` on top of the current one. The current dialog is resumed with the
+    /// child's result when it ends. Unknown ids return [`BotError::DialogNotFound`] and queue nothing.
+    pub fn begin_dialog(&mut self, id: &str, args: Option<Value>) -> Result<(), BotError> {
+        let id = self.resolve(id)?;
+        self.queue(StackOp::Begin { id, args });
+        Ok(())
+    }
+
+    /// Ends the current dialog and begins `id` in its place; the parent is not resumed in between.
+    pub fn replace_dialog(&mut self, id: &str, args: Option<Value>) -> Result<(), BotError> {
+        let id = self.resolve(id)?;
+        self.queue(StackOp::Replace { id, args });
+        Ok(())
+    }
+
+    /// Ends the current dialog; the parent resumes with a completed result and no value.
+    pub fn end_dialog(&mut self) {
+        self.queue(StackOp::End(DialogResult::default()));
+    }
+
+    /// Ends the current dialog, handing `result` to the parent.
+    pub fn end_dialog_with_result(&mut self, result: DialogResult) {
+        self.queue(StackOp::End(result));
+    }
+
+    /// Resumes the current dialog with `value` (a waterfall moves to its next step: v3 `next()`).
+    pub fn next(&mut self, value: Option<Value>) {
+        self.queue(StackOp::Resume(DialogResult::completed(value)));
+    }
+
+    /// Resumes the current dialog with a result of any reason (e.g. [`ResumeReason::Back`]).
+    pub fn resume_with(&mut self, result: DialogResult) {
+        self.queue(StackOp::Resume(result));
+    }
+
+    /// Cancels the current dialog (or, with `id`, the newest frame with that id and everything
+    /// above it); the parent resumes with [`ResumeReason::Canceled`].
+    pub fn cancel_dialog(&mut self, id: Option<&str>) -> Result<(), BotError> {
+        let id = id.map(|i| self.resolve(i)).transpose()?;
+        self.queue(StackOp::Cancel { id, then: None });
+        Ok(())
+    }
+
+    /// Cancels like [`cancel_dialog`](Self::cancel_dialog), then begins `replace_with` in place
+    /// of the canceled frames instead of resuming the parent.
+    pub fn cancel_and_begin(&mut self, id: Option<&str>, replace_with: &str, args: Option<Value>) -> Result<(), BotError> {
+        let id = id.map(|i| self.resolve(i)).transpose()?;
+        let with = self.resolve(replace_with)?;
+        self.queue(StackOp::Cancel { id, then: Some((with, args)) });
+        Ok(())
+    }
+
+    /// Sends `text` (if any) and an endOfConversation (`completedSuccessfully`), clears the stack,
+    /// conversation data and private conversation data. User data is kept.
+    pub fn end_conversation(&mut self, text: Option<&str>) {
+        if let Some(t) = text {
+            self.send(t);
+        }
+        self.queue(StackOp::EndConversation { code: "completedSuccessfully" });
+    }
+
+    /// Clears the stack and begins `id` (default: the root dialog `*:/`).
+    pub fn reset(&mut self, id: Option<&str>, args: Option<Value>) -> Result<(), BotError> {
+        let id = id.map(|i| self.resolve(i)).transpose()?;
+        self.queue(StackOp::Reset { id, args });
+        Ok(())
+    }
+
+    fn preferred_locale_opt(&self) -> Option<&str> {
+        self.user
+            .data
+            .get(PREFERRED_LOCALE)
+            .and_then(Value::as_str)
+            .or(self.message.locale.as_deref())
+            .or(self.message.address.locale.as_deref())
+    }
+
+    /// The user's preferred locale: the stored preference, else the message's locale, else the
+    /// localizer's default.
+    pub fn preferred_locale(&self) -> &str {
+        self.preferred_locale_opt().unwrap_or_else(|| self.bot.localizer.default_locale())
+    }
+
+    /// Stores the user's preferred locale (in user data, v3 key `BotBuilder.Data.PreferredLocale`).
+    pub fn set_preferred_locale(&mut self, locale: &str) {
+        self.user_data_mut().insert(PREFERRED_LOCALE.into(), Value::String(locale.into()));
+    }
+
+    /// Looks `key` up in the user's preferred locale (fallback `es-MX → es → default → key`).
+    pub fn localize<'a>(&self, key: &'a str) -> Cow<'a, str> {
+        match self.bot.localizer.lookup(self.preferred_locale(), key) {
+            Some(s) => Cow::Owned(s.to_owned()),
+            None => Cow::Borrowed(key),
+        }
+    }
+
+    /// When the conversation had its previous turn (ms since the Unix epoch; 0 if never).
+    pub fn last_access(&self) -> u64 {
+        self.last_access
+    }
+
+    /// Whether this turn was started by the bot (a proactive dialog) rather than a user message.
+    pub fn is_proactive(&self) -> bool {
+        self.proactive
+    }
+
+    pub(crate) fn reason_for_cancel() -> DialogResult {
+        DialogResult::with_reason(ResumeReason::Canceled)
+    }
+}

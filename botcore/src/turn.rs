@@ -1,0 +1,358 @@
+//! The turn transaction and the dialog-stack driver.
+//!
+//! A turn: take the conversation's lock → read the user, conversation, private and
+//! address-book records with their versions → run the dialogs (sends buffered) → write the
+//! changed records in one compare-and-set batch → deliver the buffered messages. A conflict
+//! throws the turn away and runs it again on fresh state, so no update is lost and nothing is
+//! sent twice.
+
+use crate::address::Address;
+use crate::bot::{BotInner, TurnOutcome, UnknownDialogPolicy};
+use crate::connector::{DeliveryError, Receipt};
+use crate::dialog::DialogResult;
+use crate::error::BotError;
+use crate::message::{Message, MessageKind};
+use crate::proactive::held::{self, HeldDialog};
+use crate::proactive::{ProactiveMode, address_book};
+use crate::session::{Session, StackOp};
+use crate::state::{Bag, Frame, SESSION_STATE, SessionState, StateKeys};
+use crate::storage::{Precondition, Stored, StorageError, WriteOp};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// A custom proactive flow run as a turn.
+pub(crate) type CustomFlow = dyn Fn(&mut Session) -> Result<(), BotError> + Send + Sync;
+
+/// How a turn starts.
+#[derive(Clone)]
+pub(crate) enum Entry {
+    /// A user's message: route it to the dialog on top, or begin the root dialog.
+    User,
+    /// A proactive dialog.
+    Proactive { id: String, args: Option<Value>, mode: ProactiveMode },
+    /// Re-check dialogs held until the user is idle.
+    CheckHeld,
+    /// A custom flow over a loaded session.
+    Custom(Arc<CustomFlow>),
+}
+
+/// What the entry decided beyond the session's effects.
+#[derive(Debug, Default)]
+pub(crate) struct EntryReport {
+    /// The proactive dialog was held (WhenIdle) rather than started.
+    pub(crate) held: bool,
+    /// When held dialogs should be checked again.
+    pub(crate) recheck_at: Option<u64>,
+}
+
+pub(crate) struct Ran {
+    pub(crate) outcome: TurnOutcome,
+    pub(crate) report: EntryReport,
+}
+
+pub(crate) async fn run(inner: &Arc<BotInner>, message: Arc<Message>, entry: Entry) -> Result<TurnOutcome, BotError> {
+    run_full(inner, message, entry).await.map(|r| r.outcome)
+}
+
+pub(crate) async fn run_full(inner: &Arc<BotInner>, message: Arc<Message>, entry: Entry) -> Result<Ran, BotError> {
+    let keys = StateKeys::for_address(&message.address)?;
+    let _turn = inner.lock_for(&keys.conversation).lock().await;
+    let max = inner.config.max_turn_attempts;
+    let mut failure: Option<BotError> = None;
+    for attempt in 1..=max {
+        let mut session = load(inner, &message, &keys, matches!(entry, Entry::User)).await?;
+        let result = match &failure {
+            None => execute(&mut session, &entry).await,
+            Some(_) => Ok(EntryReport::default()),
+        };
+        let report = match result {
+            Ok(r) => r,
+            Err(e) if is_dialog_error(&e) => {
+                if let Some(h) = &inner.on_error {
+                    h(&e, &message);
+                }
+                tracing::warn!(error = %e, "dialog error; resetting the conversation");
+                failure = Some(e);
+                continue; // re-load and save only the reset (nothing else from this turn)
+            }
+            Err(e) => return Err(e),
+        };
+        if failure.is_some() {
+            reset_after_error(&mut session);
+        }
+        let ops = commit_ops(&mut session, &keys);
+        match inner.storage.write_many(ops).await {
+            Ok(_) => {
+                let deliveries = deliver(inner, std::mem::take(&mut session.outbox)).await;
+                let outcome = TurnOutcome { deliveries, attempts: attempt, ran_turn: true };
+                return match failure {
+                    Some(e) => Err(e),
+                    None => Ok(Ran { outcome, report }),
+                };
+            }
+            Err(StorageError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(BotError::Conflict { attempts: max })
+}
+
+fn is_dialog_error(e: &BotError) -> bool {
+    !matches!(e, BotError::Storage(_) | BotError::Conflict { .. } | BotError::Delivery(_) | BotError::InvalidAddress(_))
+}
+
+/// v3 on error: the error message, an endOfConversation with code `unknown`, the stack and
+/// conversation data cleared; user data kept.
+fn reset_after_error(session: &mut Session) {
+    session.outbox.clear();
+    let text = session.bot.config.error_message.clone();
+    session.send(text.as_str());
+    session.outbox.push(Message::of_kind(MessageKind::EndOfConversation, &session.message.address).code("unknown"));
+    session.stack.clear();
+    session.stack_dirty = true;
+    session.conversation.clear();
+    session.private.clear();
+}
+
+async fn load(inner: &Arc<BotInner>, message: &Arc<Message>, keys: &StateKeys, user_turn: bool) -> Result<Session, BotError> {
+    let mut read = inner
+        .storage
+        .read_many(&[&keys.user, &keys.conversation, &keys.private, &keys.address])
+        .await?
+        .into_iter();
+    let mut next = || read.next().flatten();
+    let user = Bag::load(&keys.user, next())?;
+    let conversation = Bag::load(&keys.conversation, next())?;
+    let mut private = Bag::load(&keys.private, next())?;
+    let address = next();
+    let state = match private.data.remove(SESSION_STATE) {
+        Some(v) => serde_json::from_value::<SessionState>(v)
+            .map_err(|e| BotError::CorruptState(format!("{}: {e}", keys.private)))?,
+        None => SessionState::default(),
+    };
+    let mut session = Session {
+        bot: inner.clone(),
+        message: message.clone(),
+        user,
+        conversation,
+        private,
+        stack: state.callstack,
+        last_access: state.last_access,
+        stack_dirty: false,
+        outbox: Vec::new(),
+        op: None,
+        op_conflict: None,
+        scratch: Map::new(),
+        localize_sends: true,
+        proactive: !user_turn,
+        address_update: None,
+    };
+    if user_turn && message.is_message() {
+        session.address_update = address_book::update_for(address.as_ref(), &message.address);
+    }
+    Ok(session)
+}
+
+pub(crate) async fn load_for_inspection(
+    inner: &Arc<BotInner>,
+    message: Arc<Message>,
+    keys: &StateKeys,
+) -> Result<Session, BotError> {
+    load(inner, &message, keys, false).await
+}
+
+fn precondition(bag: &Bag) -> Precondition {
+    match bag.version {
+        Some(v) => Precondition::IfMatch(v),
+        None => Precondition::IfAbsent,
+    }
+}
+
+fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
+    let mut ops = Vec::with_capacity(4);
+    if session.user.dirty {
+        ops.push(WriteOp::put(&keys.user, Value::Object(std::mem::take(&mut session.user.data)), precondition(&session.user)));
+    }
+    if session.conversation.dirty {
+        ops.push(WriteOp::put(
+            &keys.conversation,
+            Value::Object(std::mem::take(&mut session.conversation.data)),
+            precondition(&session.conversation),
+        ));
+    }
+    // The private record carries the stack and lastAccess: written every turn (a turn that
+    // sends nothing still saves).
+    let state = SessionState {
+        callstack: std::mem::take(&mut session.stack),
+        last_access: session.bot.clock.now_ms(),
+        version: 0.0,
+    };
+    let mut private = std::mem::take(&mut session.private.data);
+    private.insert(SESSION_STATE.into(), serde_json::to_value(state).unwrap_or(Value::Null));
+    ops.push(WriteOp::put(&keys.private, Value::Object(private), precondition(&session.private)));
+    if let Some((value, pre)) = session.address_update.take() {
+        ops.push(WriteOp::put(&keys.address, value, pre));
+    }
+    ops
+}
+
+/// Sends messages in order through the send middleware and the connector.
+pub(crate) async fn deliver(inner: &Arc<BotInner>, out: Vec<Message>) -> Vec<Result<Receipt, DeliveryError>> {
+    let mut results = Vec::with_capacity(out.len());
+    for mut m in out {
+        let mut dropped = false;
+        for mw in &inner.middleware {
+            if let Err(e) = mw.send(&mut m).await {
+                results.push(Err(DeliveryError::Ambiguous(format!("send middleware failed: {e}"))));
+                dropped = true;
+                break;
+            }
+        }
+        if !dropped {
+            results.push(inner.connector.send(&m).await);
+        }
+    }
+    results
+}
+
+async fn execute(session: &mut Session, entry: &Entry) -> Result<EntryReport, BotError> {
+    let mut report = EntryReport::default();
+    match entry {
+        Entry::User => route_user_message(session).await?,
+        Entry::Proactive { id, args, mode } => {
+            report = held::begin_proactive(session, id, args.clone(), mode)?;
+        }
+        Entry::CheckHeld => {
+            report = held::check(session)?;
+        }
+        Entry::Custom(flow) => flow(session)?,
+    }
+    drive(session).await?;
+    // A conversation that just became idle starts the first dialog held for it.
+    if session.stack.is_empty() {
+        if let Some(h) = held::take_first(session) {
+            let HeldDialog { id, args, .. } = h;
+            session.op = Some(StackOp::Begin { id, args });
+            drive(session).await?;
+        }
+    }
+    Ok(report)
+}
+
+async fn route_user_message(session: &mut Session) -> Result<(), BotError> {
+    let Some(top) = session.stack.last().map(|f| f.id.clone()) else {
+        let root = session.bot.config.root_dialog.clone();
+        let id = session.bot.library.resolve(&root, None)?.to_owned();
+        session.op = Some(StackOp::Begin { id, args: None });
+        return Ok(());
+    };
+    let dialog = match session.bot.library.get(&top) {
+        Some(d) => d.clone(),
+        None => match session.bot.config.unknown_dialog {
+            UnknownDialogPolicy::ErrorAndReset => return Err(BotError::DialogNotFound(top)),
+            _ => {
+                session.stack.clear();
+                session.stack_dirty = true;
+                let root = session.bot.config.root_dialog.clone();
+                let id = session.bot.library.resolve(&root, None)?.to_owned();
+                session.op = Some(StackOp::Begin { id, args: None });
+                return Ok(());
+            }
+        },
+    };
+    dialog.reply_received(session).await
+}
+
+/// Carries out queued stack operations until none is left: an iterative loop, bounded by the
+/// step budget and the maximum stack depth.
+pub(crate) async fn drive(session: &mut Session) -> Result<(), BotError> {
+    let budget = session.bot.config.step_budget;
+    let mut steps = 0usize;
+    loop {
+        if let Some(c) = session.op_conflict.take() {
+            return Err(BotError::InvalidStackOperation(c));
+        }
+        let Some(op) = session.op.take() else { return Ok(()) };
+        steps += 1;
+        if steps > budget {
+            let dialog = session.current_dialog().unwrap_or("").to_owned();
+            return Err(BotError::StepBudgetExceeded { budget, dialog });
+        }
+        session.stack_dirty = true;
+        match op {
+            StackOp::Begin { id, args } => push_and_begin(session, id, args).await?,
+            StackOp::Replace { id, args } => {
+                session.stack.pop();
+                push_and_begin(session, id, args).await?;
+            }
+            StackOp::End(mut result) => {
+                if let Some(frame) = session.stack.pop() {
+                    result.child_id.get_or_insert(frame.id);
+                }
+                resume_top(session, result).await?;
+            }
+            StackOp::Resume(result) => resume_top(session, result).await?,
+            StackOp::Cancel { id, then } => {
+                let cut = match &id {
+                    Some(id) => session.stack.iter().rposition(|f| &f.id == id),
+                    None => session.stack.len().checked_sub(1),
+                };
+                let mut child = None;
+                if let Some(at) = cut {
+                    child = session.stack.get(at).map(|f| f.id.clone());
+                    session.stack.truncate(at);
+                }
+                match then {
+                    Some((id, args)) => push_and_begin(session, id, args).await?,
+                    None => {
+                        let mut r = Session::reason_for_cancel();
+                        r.child_id = child;
+                        resume_top(session, r).await?;
+                    }
+                }
+            }
+            StackOp::EndConversation { code } => {
+                session.stack.clear();
+                session.conversation.clear();
+                session.private.clear();
+                let eoc = Message::of_kind(MessageKind::EndOfConversation, &session.message.address).code(code);
+                session.outbox.push(eoc);
+            }
+            StackOp::Reset { id, args } => {
+                session.stack.clear();
+                let id = match id {
+                    Some(id) => id,
+                    None => session.bot.library.resolve(&session.bot.config.root_dialog, None)?.to_owned(),
+                };
+                push_and_begin(session, id, args).await?;
+            }
+        }
+    }
+}
+
+async fn push_and_begin(session: &mut Session, id: String, args: Option<Value>) -> Result<(), BotError> {
+    let max = session.bot.config.max_stack_depth;
+    if session.stack.len() >= max {
+        return Err(BotError::StackTooDeep { max, dialog: id });
+    }
+    let dialog = session.bot.library.get(&id).cloned().ok_or_else(|| BotError::DialogNotFound(id.clone()))?;
+    session.stack.push(Frame { id, state: Map::new() });
+    dialog.begin(session, args).await
+}
+
+async fn resume_top(session: &mut Session, result: DialogResult) -> Result<(), BotError> {
+    let Some(top) = session.stack.last() else { return Ok(()) };
+    let dialog = session.bot.library.get(&top.id).cloned().ok_or_else(|| BotError::DialogNotFound(top.id.clone()))?;
+    dialog.dialog_resumed(session, result).await
+}
+
+/// The stored record of `keys.private`, decoded: for `last_access` and inspection.
+pub(crate) fn session_state(stored: Option<&Stored>) -> Option<SessionState> {
+    let v = stored?.value.get(SESSION_STATE)?;
+    serde_json::from_value(v.clone()).ok()
+}
+
+/// A proactive turn's synthetic message: empty, carrying the address.
+pub(crate) fn proactive_message(address: &Address) -> Message {
+    Message::to(&address.without_reply())
+}
