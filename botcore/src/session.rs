@@ -9,6 +9,8 @@ use crate::bot::BotInner;
 use crate::dialog::{DialogResult, ResumeReason};
 use crate::error::BotError;
 use crate::message::{Message, MessageKind};
+use crate::proactive::scheduler::JobAction;
+use std::time::Duration;
 use crate::state::{Bag, Frame, PREFERRED_LOCALE};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -45,6 +47,7 @@ pub struct Session {
     pub(crate) proactive: bool,
     pub(crate) last_access: u64,
     pub(crate) address_update: Option<(Value, crate::storage::Precondition)>,
+    pub(crate) scheduled: Vec<(u64, JobAction)>,
 }
 
 impl fmt::Debug for Session {
@@ -265,6 +268,23 @@ impl Session {
     /// When the conversation had its previous turn (ms since the Unix epoch; 0 if never).
     pub fn last_access(&self) -> u64 {
         self.last_access
+    }
+
+    /// Schedules `action` for this user `delay` from now. Like sends, the job is only
+    /// scheduled once the turn's state is saved.
+    pub fn schedule_in(&mut self, delay: Duration, action: JobAction) {
+        let at = self.bot.clock.now_ms() + delay.as_millis() as u64;
+        self.scheduled.push((at, action));
+    }
+
+    /// Schedules `action` for this user at `at_ms` (ms since the Unix epoch), once the turn is saved.
+    pub fn schedule_at(&mut self, at_ms: u64, action: JobAction) {
+        self.scheduled.push((at_ms, action));
+    }
+
+    /// The time now, by the bot's clock (ms since the Unix epoch).
+    pub fn now_ms(&self) -> u64 {
+        self.bot.clock.now_ms()
     }
 
     /// Whether this turn was started by the bot (a proactive dialog) rather than a user message.

@@ -84,6 +84,7 @@ pub(crate) async fn run_full(inner: &Arc<BotInner>, message: Arc<Message>, entry
         match inner.storage.write_many(ops).await {
             Ok(_) => {
                 let deliveries = deliver(inner, std::mem::take(&mut session.outbox)).await;
+                schedule_after_commit(inner, &mut session).await;
                 let outcome = TurnOutcome { deliveries, attempts: attempt, ran_turn: true };
                 return match failure {
                     Some(e) => Err(e),
@@ -95,6 +96,22 @@ pub(crate) async fn run_full(inner: &Arc<BotInner>, message: Arc<Message>, entry
         }
     }
     Err(BotError::Conflict { attempts: max })
+}
+
+async fn schedule_after_commit(inner: &Arc<BotInner>, session: &mut Session) {
+    if session.scheduled.is_empty() {
+        return;
+    }
+    let bot = crate::Bot { inner: inner.clone() };
+    let address = session.message.address.without_reply();
+    for (at, action) in std::mem::take(&mut session.scheduled) {
+        if let Err(e) = bot.schedule(at, &address, action).await {
+            tracing::error!(error = %e, "scheduling a job after the turn failed");
+            if let Some(h) = &inner.on_error {
+                h(&e, &session.message);
+            }
+        }
+    }
 }
 
 fn is_dialog_error(e: &BotError) -> bool {
@@ -146,6 +163,7 @@ async fn load(inner: &Arc<BotInner>, message: &Arc<Message>, keys: &StateKeys, u
         localize_sends: true,
         proactive: !user_turn,
         address_update: None,
+        scheduled: Vec::new(),
     };
     if user_turn && message.is_message() {
         session.address_update = address_book::update_for(address.as_ref(), &message.address);

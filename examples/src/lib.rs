@@ -1,1 +1,18 @@
-//! examples
+//! # botcore examples
+//!
+//! Runnable bots for the classic proactive-messaging scenarios of the Bot Builder guides.
+//! Each module builds its bot as a [`botcore::BotBuilder`], so the same bot runs in the
+//! terminal demo, behind the HTTP transport, and in tests through the mock channel.
+//!
+//! - [`survey`]: the survey that interrupts a conversation after five seconds; "done" resumes
+//!   exactly where the user was (`cargo run` starts it in the terminal).
+//! - [`notification`]: save the address on first contact, later send a notification (ad hoc).
+//! - [`standup`]: a two-question stand-up begun for every member, answers collected into a report.
+//! - [`reminder`]: a reminder that survives a restart (the scheduler).
+//! - [`console`]: a terminal channel adapter — how to write your own transport.
+
+pub mod console;
+pub mod notification;
+pub mod reminder;
+pub mod standup;
+pub mod survey;
