@@ -109,7 +109,8 @@ pub trait Storage: Send + Sync + Debug + 'static {
     /// none is. Returns, per op, the new version (`None` for a delete).
     async fn write_many(&self, ops: Vec<WriteOp>) -> Result<Vec<Option<Version>>, StorageError>;
 
-    /// Up to `limit` keys starting with `prefix` and sorting after `after`, in key order.
+    /// Up to `limit` keys starting with `prefix` and sorting strictly after `after` (exclusive),
+    /// in key order.
     /// Used for paged listings (the address book). Backends that cannot list return
     /// [`StorageError::Unavailable`].
     async fn list_keys(

@@ -166,7 +166,7 @@ async fn load(inner: &Arc<BotInner>, message: &Arc<Message>, keys: &StateKeys, u
         scheduled: Vec::new(),
     };
     if user_turn && message.is_message() {
-        session.address_update = address_book::update_for(address.as_ref(), &message.address);
+        session.address_update = address_book::update_for(address.as_ref(), &message.address, message.locale.as_deref());
     }
     Ok(session)
 }

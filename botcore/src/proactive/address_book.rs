@@ -39,17 +39,22 @@ fn same_route(a: &Address, b: &Address) -> bool {
         && a.bot == b.bot
         && a.conversation_id() == b.conversation_id()
         && a.service_url == b.service_url
-        && a.locale == b.locale
 }
 
 /// The write (value, precondition) that brings the stored record up to date with `incoming`,
 /// or `None` when it already is.
-pub(crate) fn update_for(stored: Option<&Stored>, incoming: &Address) -> Option<(Value, Precondition)> {
+/// `message_locale` stands in for the address's locale when the address has none.
+pub(crate) fn update_for(
+    stored: Option<&Stored>,
+    incoming: &Address,
+    message_locale: Option<&str>,
+) -> Option<(Value, Precondition)> {
+    let locale = incoming.locale.as_deref().or(message_locale);
     let pre = match stored {
         Some(s) => {
             let rec: Option<AddressRecord> = serde_json::from_value(s.value.clone()).ok();
             if let Some(rec) = rec {
-                if rec.unreachable.is_none() && same_route(&rec.address, incoming) {
+                if rec.unreachable.is_none() && same_route(&rec.address, incoming) && rec.address.locale.as_deref() == locale {
                     return None;
                 }
             }
@@ -57,7 +62,9 @@ pub(crate) fn update_for(stored: Option<&Stored>, incoming: &Address) -> Option<
         }
         None => Precondition::IfAbsent,
     };
-    let rec = AddressRecord { address: incoming.without_reply(), unreachable: None };
+    let mut address = incoming.without_reply();
+    address.locale = locale.map(str::to_owned);
+    let rec = AddressRecord { address, unreachable: None };
     serde_json::to_value(rec).ok().map(|v| (v, pre))
 }
 
