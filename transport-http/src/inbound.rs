@@ -1,0 +1,157 @@
+//! The inbound half: `POST /api/messages`.
+//!
+//! | outcome | status |
+//! | --- | --- |
+//! | turn ran (including a dialog error the user was already told about) | `200` |
+//! | accepted, turn runs in the background ([`AckMode::Immediate`]) | `202` |
+//! | malformed JSON or not an activity | `400` |
+//! | missing or invalid token | `401` |
+//! | valid token that does not fit the bot or the activity | `403` |
+//! | body over [`HttpSettings::body_limit`](crate::HttpSettings::body_limit) | `413` |
+//! | state could not be read or saved (the channel should retry) | `503` |
+//!
+//! Every refusal happens before the bot sees the activity. The turn itself runs in its own
+//! task, so a channel that hangs up mid-turn does not cut the turn in half.
+
+use crate::Shared;
+use crate::activity::message_from_body;
+use crate::auth::AuthFailure;
+use crate::settings::AckMode;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use botcore::{Bot, BotError};
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct Inbound {
+    bot: Bot,
+    shared: Arc<Shared>,
+}
+
+/// A JSON error answer: `{"error": reason}`.
+fn refuse(status: StatusCode, reason: &str) -> Response {
+    (status, axum::Json(json!({ "error": reason }))).into_response()
+}
+
+pub(crate) fn router(bot: Bot, shared: Arc<Shared>) -> Router {
+    let limit = shared.settings.body_limit;
+    Router::new()
+        .route("/api/messages", post(messages))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(Inbound { bot, shared })
+}
+
+async fn messages(
+    State(inbound): State<Inbound>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+        }
+        Err(rejection) => return refuse(rejection.status(), "unreadable body"),
+    };
+    let shared = &inbound.shared;
+    let verified = match &shared.validator {
+        Some(v) => {
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|h| h.to_str().ok());
+            match v.verify(authorization).await {
+                Ok(t) => Some(t),
+                Err(failure) => return auth_refusal(failure),
+            }
+        }
+        None => None,
+    };
+    let message = match message_from_body(&body) {
+        Ok(m) => m,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.0),
+    };
+    if let Some(token) = verified {
+        if let Err(failure) =
+            token.check_activity(&message.address.service_url, &message.address.channel_id)
+        {
+            return auth_refusal(failure);
+        }
+        shared.trust.trust(&message.address.service_url);
+    }
+    let bot = inbound.bot.clone();
+    let turn = tokio::spawn(async move { bot.receive(message).await });
+    match shared.settings.ack_mode {
+        AckMode::Immediate => {
+            tokio::spawn(async move {
+                match turn.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "turn failed after the activity was acknowledged")
+                    }
+                    Err(e) => tracing::error!(error = %e, "turn panicked"),
+                }
+            });
+            StatusCode::ACCEPTED.into_response()
+        }
+        AckMode::AfterTurn => match turn.await {
+            Ok(Ok(_)) => StatusCode::OK.into_response(),
+            Ok(Err(e)) => turn_error(&e),
+            Err(e) => {
+                tracing::error!(error = %e, "turn panicked");
+                refuse(StatusCode::INTERNAL_SERVER_ERROR, "turn failed")
+            }
+        },
+    }
+}
+
+fn auth_refusal(failure: AuthFailure) -> Response {
+    match failure {
+        AuthFailure::Unauthorized(reason) => {
+            tracing::debug!(%reason, "inbound request refused: 401");
+            let mut r = refuse(StatusCode::UNAUTHORIZED, &reason);
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            r
+        }
+        AuthFailure::Forbidden(reason) => {
+            tracing::debug!(%reason, "inbound request refused: 403");
+            refuse(StatusCode::FORBIDDEN, &reason)
+        }
+    }
+}
+
+/// What `bot.receive`'s error means for the channel.
+fn turn_error(e: &BotError) -> Response {
+    match e {
+        BotError::Storage(_) => {
+            tracing::warn!(error = %e, "turn failed: storage");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "state storage unavailable")
+        }
+        BotError::Conflict { .. } => {
+            tracing::warn!(error = %e, "turn failed: conflicts");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "state conflict, retry")
+        }
+        BotError::InvalidAddress(_) => {
+            refuse(StatusCode::BAD_REQUEST, "activity has no usable address")
+        }
+        BotError::Delivery(_) => {
+            tracing::warn!(error = %e, "turn failed: delivery");
+            refuse(StatusCode::BAD_GATEWAY, "reply could not be delivered")
+        }
+        // Dialog errors: botcore already ran the error hook, apologised to the user and reset
+        // the conversation. The activity was handled; a retry by the channel would only run
+        // the turn again.
+        _ => {
+            tracing::debug!(error = %e, "turn ended with an error the bot handled");
+            StatusCode::OK.into_response()
+        }
+    }
+}
