@@ -25,7 +25,10 @@ pub struct ChannelAccount {
 impl ChannelAccount {
     /// An account with an id and no name.
     pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into(), ..Self::default() }
+        Self {
+            id: id.into(),
+            ..Self::default()
+        }
     }
 
     /// Sets the display name.
@@ -56,7 +59,10 @@ pub struct ConversationAccount {
 impl ConversationAccount {
     /// A conversation with the given id.
     pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into(), ..Self::default() }
+        Self {
+            id: id.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -106,7 +112,12 @@ pub struct Address {
 impl Address {
     /// A new address on `channel_id` for `user`, with no conversation yet.
     pub fn new(channel_id: impl Into<String>, user: ChannelAccount, bot: ChannelAccount) -> Self {
-        Self { channel_id: channel_id.into(), user, bot, ..Self::default() }
+        Self {
+            channel_id: channel_id.into(),
+            user,
+            bot,
+            ..Self::default()
+        }
     }
 
     /// Sets the conversation id.
@@ -123,7 +134,10 @@ impl Address {
 
     /// The conversation id, if the address has a conversation.
     pub fn conversation_id(&self) -> Option<&str> {
-        self.conversation.as_ref().map(|c| c.id.as_str()).filter(|id| !id.is_empty())
+        self.conversation
+            .as_ref()
+            .map(|c| c.id.as_str())
+            .filter(|id| !id.is_empty())
     }
 
     /// The id of the message a reply should thread under.
@@ -133,9 +147,16 @@ impl Address {
 
     /// The tenant id, from the conversation (v4) or from `channelData.tenant.id` (Teams).
     pub fn tenant_id(&self) -> Option<&str> {
-        self.conversation.as_ref().and_then(|c| c.tenant_id.as_deref()).or_else(|| {
-            self.extra.get("channelData")?.get("tenant")?.get("id")?.as_str()
-        })
+        self.conversation
+            .as_ref()
+            .and_then(|c| c.tenant_id.as_deref())
+            .or_else(|| {
+                self.extra
+                    .get("channelData")?
+                    .get("tenant")?
+                    .get("id")?
+                    .as_str()
+            })
     }
 
     /// This address without the message id: for a new message rather than a reply.

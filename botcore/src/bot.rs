@@ -116,7 +116,10 @@ pub struct BotBuilder {
 
 impl fmt::Debug for BotBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BotBuilder").field("root", &self.root).field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("BotBuilder")
+            .field("root", &self.root)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -206,7 +209,10 @@ impl BotBuilder {
 
     /// Decides what happens with non-message activities (conversationUpdate, event, ...).
     /// Without a handler they are ignored.
-    pub fn on_event(mut self, hook: impl Fn(&Message) -> EventAction + Send + Sync + 'static) -> Self {
+    pub fn on_event(
+        mut self,
+        hook: impl Fn(&Message) -> EventAction + Send + Sync + 'static,
+    ) -> Self {
         self.on_event = Some(Arc::new(hook));
         self
     }
@@ -251,8 +257,12 @@ impl BotBuilder {
     /// Builds the bot. Fails on duplicate ids or a missing storage/connector.
     pub fn build(self) -> Result<Bot, BotError> {
         let library = Registry::build(self.root)?;
-        let storage = self.storage.ok_or_else(|| BotError::InvalidAddress("no storage configured".into()))?;
-        let connector = self.connector.ok_or_else(|| BotError::InvalidAddress("no connector configured".into()))?;
+        let storage = self
+            .storage
+            .ok_or_else(|| BotError::InvalidAddress("no storage configured".into()))?;
+        let connector = self
+            .connector
+            .ok_or_else(|| BotError::InvalidAddress("no connector configured".into()))?;
         let locks = (0..1024).map(|_| tokio::sync::Mutex::new(())).collect();
         Ok(Bot {
             inner: Arc::new(BotInner {
@@ -288,12 +298,21 @@ impl Bot {
             }
         }
         if !message.is_message() {
-            let action = self.inner.on_event.as_ref().map(|h| h(&message)).unwrap_or_default();
+            let action = self
+                .inner
+                .on_event
+                .as_ref()
+                .map(|h| h(&message))
+                .unwrap_or_default();
             match action {
                 EventAction::Ignore => return Ok(TurnOutcome::default()),
                 EventAction::Reply(out) => {
                     let deliveries = turn::deliver(&self.inner, out).await;
-                    return Ok(TurnOutcome { deliveries, attempts: 0, ran_turn: false });
+                    return Ok(TurnOutcome {
+                        deliveries,
+                        attempts: 0,
+                        ran_turn: false,
+                    });
                 }
                 EventAction::RunTurn => {}
             }

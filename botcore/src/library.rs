@@ -29,7 +29,14 @@ impl fmt::Debug for Library {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Library")
             .field("name", &self.name)
-            .field("dialogs", &self.dialogs.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+            .field(
+                "dialogs",
+                &self
+                    .dialogs
+                    .iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("children", &self.children)
             .finish()
     }
@@ -38,7 +45,11 @@ impl fmt::Debug for Library {
 impl Library {
     /// An empty library.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), dialogs: Vec::new(), children: Vec::new() }
+        Self {
+            name: name.into(),
+            dialogs: Vec::new(),
+            children: Vec::new(),
+        }
     }
 
     /// The library's name (the part before `:` in its dialogs' ids).
@@ -122,7 +133,9 @@ impl Registry {
                 .get_key_value(format!("{lib}:{id}").as_str())
                 .or_else(|| self.dialogs.get_key_value(format!("*:{id}").as_str()))
         };
-        found.map(|(k, _)| k.as_str()).ok_or_else(|| BotError::DialogNotFound(id.to_owned()))
+        found
+            .map(|(k, _)| k.as_str())
+            .ok_or_else(|| BotError::DialogNotFound(id.to_owned()))
     }
 }
 
@@ -135,7 +148,11 @@ mod tests {
         let root = Library::new("*")
             .dialog("/", Waterfall::new())
             .dialog("survey", Waterfall::new())
-            .library(Library::new("orders").dialog("main", Waterfall::new()).dialog("survey", Waterfall::new()));
+            .library(
+                Library::new("orders")
+                    .dialog("main", Waterfall::new())
+                    .dialog("survey", Waterfall::new()),
+            );
         Registry::build(root).unwrap()
     }
 
@@ -143,18 +160,37 @@ mod tests {
     fn unqualified_ids_resolve_against_the_top_library_then_star() {
         let r = reg();
         assert_eq!(r.resolve("survey", None).unwrap(), "*:survey");
-        assert_eq!(r.resolve("survey", Some("orders:main")).unwrap(), "orders:survey");
+        assert_eq!(
+            r.resolve("survey", Some("orders:main")).unwrap(),
+            "orders:survey"
+        );
         assert_eq!(r.resolve("/", Some("orders:main")).unwrap(), "*:/");
-        assert_eq!(r.resolve("*:survey", Some("orders:main")).unwrap(), "*:survey");
-        assert!(matches!(r.resolve("nope", None), Err(BotError::DialogNotFound(_))));
-        assert!(matches!(r.resolve("orders:nope", None), Err(BotError::DialogNotFound(_))));
+        assert_eq!(
+            r.resolve("*:survey", Some("orders:main")).unwrap(),
+            "*:survey"
+        );
+        assert!(matches!(
+            r.resolve("nope", None),
+            Err(BotError::DialogNotFound(_))
+        ));
+        assert!(matches!(
+            r.resolve("orders:nope", None),
+            Err(BotError::DialogNotFound(_))
+        ));
     }
 
     #[test]
     fn duplicates_are_an_error() {
-        let root = Library::new("*").dialog("a", Waterfall::new()).dialog("a", Waterfall::new());
+        let root = Library::new("*")
+            .dialog("a", Waterfall::new())
+            .dialog("a", Waterfall::new());
         assert!(matches!(Registry::build(root), Err(BotError::DuplicateId(id)) if id == "*:a"));
-        let root = Library::new("*").library(Library::new("x")).library(Library::new("x"));
-        assert!(matches!(Registry::build(root), Err(BotError::DuplicateId(_))));
+        let root = Library::new("*")
+            .library(Library::new("x"))
+            .library(Library::new("x"));
+        assert!(matches!(
+            Registry::build(root),
+            Err(BotError::DuplicateId(_))
+        ));
     }
 }

@@ -30,7 +30,10 @@ impl Default for Localizer {
 impl Localizer {
     /// A localizer whose default locale is `default_locale`.
     pub fn new(default_locale: impl Into<String>) -> Self {
-        Self { default_locale: default_locale.into().to_lowercase(), tables: HashMap::new() }
+        Self {
+            default_locale: default_locale.into().to_lowercase(),
+            tables: HashMap::new(),
+        }
     }
 
     /// The default locale.
@@ -66,7 +69,11 @@ impl Localizer {
         let mut found = None;
         if !self.tables.is_empty() {
             let locale = locale.to_lowercase();
-            let lang = locale.split(['-', '_']).next().unwrap_or(&locale).to_owned();
+            let lang = locale
+                .split(['-', '_'])
+                .next()
+                .unwrap_or(&locale)
+                .to_owned();
             for l in [locale.as_str(), lang.as_str(), self.default_locale.as_str()] {
                 if let Some(v) = self.tables.get(l).and_then(|t| t.get(key)) {
                     found = Some(v.as_str());
@@ -76,7 +83,10 @@ impl Localizer {
         }
         found.or_else(|| {
             if key.starts_with("BotBuilder:") {
-                SYSTEM_STRINGS.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+                SYSTEM_STRINGS
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| *v)
             } else {
                 None
             }

@@ -132,12 +132,19 @@ pub struct Message {
 impl Message {
     /// A new, empty message to `address`.
     pub fn to(address: &Address) -> Self {
-        Self { address: address.clone(), ..Self::default() }
+        Self {
+            address: address.clone(),
+            ..Self::default()
+        }
     }
 
     /// A message of the given kind to `address`.
     pub fn of_kind(kind: MessageKind, address: &Address) -> Self {
-        Self { kind, address: address.clone(), ..Self::default() }
+        Self {
+            kind,
+            address: address.clone(),
+            ..Self::default()
+        }
     }
 
     /// Sets the text.

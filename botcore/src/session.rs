@@ -10,24 +10,38 @@ use crate::dialog::{DialogResult, ResumeReason};
 use crate::error::BotError;
 use crate::message::{Message, MessageKind};
 use crate::proactive::scheduler::JobAction;
-use std::time::Duration;
 use crate::state::{Bag, Frame, PREFERRED_LOCALE};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A queued change to the dialog stack, carried out by the driver.
 #[derive(Clone, Debug)]
 pub(crate) enum StackOp {
-    Begin { id: String, args: Option<Value> },
-    Replace { id: String, args: Option<Value> },
+    Begin {
+        id: String,
+        args: Option<Value>,
+    },
+    Replace {
+        id: String,
+        args: Option<Value>,
+    },
     End(DialogResult),
     /// Resume the top dialog with a result (waterfall `next`).
     Resume(DialogResult),
-    Cancel { id: Option<String>, then: Option<(String, Option<Value>)> },
-    EndConversation { code: &'static str },
-    Reset { id: Option<String>, args: Option<Value> },
+    Cancel {
+        id: Option<String>,
+        then: Option<(String, Option<Value>)>,
+    },
+    EndConversation {
+        code: &'static str,
+    },
+    Reset {
+        id: Option<String>,
+        args: Option<Value>,
+    },
 }
 
 /// One turn: the incoming message, the state bags, the dialog stack and the buffered effects.
@@ -54,7 +68,10 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("address", &self.message.address)
-            .field("stack", &self.stack.iter().map(|f| f.id.as_str()).collect::<Vec<_>>())
+            .field(
+                "stack",
+                &self.stack.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+            )
             .field("outbox", &self.outbox.len())
             .finish_non_exhaustive()
     }
@@ -80,10 +97,11 @@ impl Session {
         if m.address.channel_id.is_empty() {
             m.address = self.message.address.clone();
         }
-        if self.localize_sends && !m.text.is_empty() {
-            if let Cow::Owned(t) = self.localize(&m.text) {
-                m.text = t;
-            }
+        if self.localize_sends
+            && !m.text.is_empty()
+            && let Cow::Owned(t) = self.localize(&m.text)
+        {
+            m.text = t;
         }
         if m.locale.is_none() {
             m.locale = self.preferred_locale_opt().map(str::to_owned);
@@ -93,7 +111,8 @@ impl Session {
 
     /// Queues a typing indicator.
     pub fn send_typing(&mut self) {
-        self.outbox.push(Message::of_kind(MessageKind::Typing, &self.message.address));
+        self.outbox
+            .push(Message::of_kind(MessageKind::Typing, &self.message.address));
     }
 
     /// The messages queued so far in this turn.
@@ -166,7 +185,10 @@ impl Session {
 
     /// Resolves `id` against the dialog on top (unqualified ids use its library, then `*`).
     fn resolve(&self, id: &str) -> Result<String, BotError> {
-        self.bot.library.resolve(id, self.current_dialog()).map(str::to_owned)
+        self.bot
+            .library
+            .resolve(id, self.current_dialog())
+            .map(str::to_owned)
     }
 
     /// Begins the dialog `id` on top of the current one. The current dialog is resumed with the
@@ -214,10 +236,18 @@ impl Session {
 
     /// Cancels like [`cancel_dialog`](Self::cancel_dialog), then begins `replace_with` in place
     /// of the canceled frames instead of resuming the parent.
-    pub fn cancel_and_begin(&mut self, id: Option<&str>, replace_with: &str, args: Option<Value>) -> Result<(), BotError> {
+    pub fn cancel_and_begin(
+        &mut self,
+        id: Option<&str>,
+        replace_with: &str,
+        args: Option<Value>,
+    ) -> Result<(), BotError> {
         let id = id.map(|i| self.resolve(i)).transpose()?;
         let with = self.resolve(replace_with)?;
-        self.queue(StackOp::Cancel { id, then: Some((with, args)) });
+        self.queue(StackOp::Cancel {
+            id,
+            then: Some((with, args)),
+        });
         Ok(())
     }
 
@@ -227,7 +257,9 @@ impl Session {
         if let Some(t) = text {
             self.send(t);
         }
-        self.queue(StackOp::EndConversation { code: "completedSuccessfully" });
+        self.queue(StackOp::EndConversation {
+            code: "completedSuccessfully",
+        });
     }
 
     /// Clears the stack and begins `id` (default: the root dialog `*:/`).
@@ -249,12 +281,14 @@ impl Session {
     /// The user's preferred locale: the stored preference, else the message's locale, else the
     /// localizer's default.
     pub fn preferred_locale(&self) -> &str {
-        self.preferred_locale_opt().unwrap_or_else(|| self.bot.localizer.default_locale())
+        self.preferred_locale_opt()
+            .unwrap_or_else(|| self.bot.localizer.default_locale())
     }
 
     /// Stores the user's preferred locale (in user data, v3 key `BotBuilder.Data.PreferredLocale`).
     pub fn set_preferred_locale(&mut self, locale: &str) {
-        self.user_data_mut().insert(PREFERRED_LOCALE.into(), Value::String(locale.into()));
+        self.user_data_mut()
+            .insert(PREFERRED_LOCALE.into(), Value::String(locale.into()));
     }
 
     /// Looks `key` up in the user's preferred locale (fallback `es-MX → es → default → key`).

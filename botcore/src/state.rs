@@ -93,13 +93,26 @@ pub(crate) struct Bag {
 }
 
 impl Bag {
-    pub(crate) fn load(key: &str, stored: Option<crate::storage::Stored>) -> Result<Self, BotError> {
+    pub(crate) fn load(
+        key: &str,
+        stored: Option<crate::storage::Stored>,
+    ) -> Result<Self, BotError> {
         match stored {
             None => Ok(Self::default()),
             Some(s) => match s.value {
-                Value::Object(data) => Ok(Self { data, version: Some(s.version), dirty: false }),
-                Value::Null => Ok(Self { data: Map::new(), version: Some(s.version), dirty: false }),
-                _ => Err(BotError::CorruptState(format!("{key} is not a JSON object"))),
+                Value::Object(data) => Ok(Self {
+                    data,
+                    version: Some(s.version),
+                    dirty: false,
+                }),
+                Value::Null => Ok(Self {
+                    data: Map::new(),
+                    version: Some(s.version),
+                    dirty: false,
+                }),
+                _ => Err(BotError::CorruptState(format!(
+                    "{key} is not a JSON object"
+                ))),
             },
         }
     }

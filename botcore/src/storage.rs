@@ -51,12 +51,22 @@ pub struct WriteOp {
 impl WriteOp {
     /// Put `value` under `key` if `precondition` holds.
     pub fn put(key: impl Into<String>, value: Value, precondition: Precondition) -> Self {
-        Self { key: key.into(), value: Some(value), precondition, ttl: None }
+        Self {
+            key: key.into(),
+            value: Some(value),
+            precondition,
+            ttl: None,
+        }
     }
 
     /// Delete `key` if `precondition` holds.
     pub fn delete(key: impl Into<String>, precondition: Precondition) -> Self {
-        Self { key: key.into(), value: None, precondition, ttl: None }
+        Self {
+            key: key.into(),
+            value: None,
+            precondition,
+            ttl: None,
+        }
     }
 
     /// Sets a time to live.
@@ -136,13 +146,20 @@ pub trait StorageExt: Storage {
         value: Value,
         precondition: Precondition,
     ) -> Result<Version, StorageError> {
-        let v = self.write_many(vec![WriteOp::put(key, value, precondition)]).await?;
-        v.into_iter().next().flatten().ok_or_else(|| StorageError::Unavailable("backend returned no version".into()))
+        let v = self
+            .write_many(vec![WriteOp::put(key, value, precondition)])
+            .await?;
+        v.into_iter()
+            .next()
+            .flatten()
+            .ok_or_else(|| StorageError::Unavailable("backend returned no version".into()))
     }
 
     /// Deletes one key (deleting a missing key with [`Precondition::Any`] is not an error).
     async fn delete(&self, key: &str, precondition: Precondition) -> Result<(), StorageError> {
-        self.write_many(vec![WriteOp::delete(key, precondition)]).await.map(|_| ())
+        self.write_many(vec![WriteOp::delete(key, precondition)])
+            .await
+            .map(|_| ())
     }
 }
 
@@ -156,7 +173,12 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
     async fn write_many(&self, ops: Vec<WriteOp>) -> Result<Vec<Option<Version>>, StorageError> {
         (**self).write_many(ops).await
     }
-    async fn list_keys(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
         (**self).list_keys(prefix, after, limit).await
     }
 }

@@ -25,8 +25,8 @@
 //! }
 //! ```
 
-use crate::storage::{Precondition, Storage, StorageError, StorageExt, Stored, Version, WriteOp};
 use crate::ManualClock;
+use crate::storage::{Precondition, Storage, StorageError, StorageExt, Stored, Version, WriteOp};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::fmt;
@@ -77,7 +77,10 @@ impl TtlControl {
         F: Fn(Duration) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Self { ttl, advance: Box::new(move |by| Box::pin(sleep(by))) }
+        Self {
+            ttl,
+            advance: Box::new(move |by| Box::pin(sleep(by))),
+        }
     }
 
     /// The TTL the check writes with.
@@ -92,7 +95,9 @@ impl TtlControl {
 
 impl fmt::Debug for TtlControl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TtlControl").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("TtlControl")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,7 +110,10 @@ where
     F: Fn() -> S,
 {
     if let Some(limit) = options.size_limit {
-        assert!(limit >= MIN_SIZE_LIMIT, "size_limit {limit} is below MIN_SIZE_LIMIT");
+        assert!(
+            limit >= MIN_SIZE_LIMIT,
+            "size_limit {limit} is below MIN_SIZE_LIMIT"
+        );
     }
     check_unknown_key_reads_none(&make()).await;
     check_odd_keys(&make()).await;
@@ -150,12 +158,29 @@ async fn read<S: Storage>(s: &S, key: &str, what: &str) -> Option<Stored> {
 
 /// A key that was never written reads as `None`, alone and inside `read_many`.
 pub async fn check_unknown_key_reads_none<S: Storage>(s: &S) {
-    assert_eq!(read(s, "never-written", "read unknown").await, None, "unknown key must read None");
-    ok(s.write("present", json!(1), Precondition::Any).await, "write present");
-    let got = ok(s.read_many(&["nope", "present", "nope", "also-nope"]).await, "read_many");
+    assert_eq!(
+        read(s, "never-written", "read unknown").await,
+        None,
+        "unknown key must read None"
+    );
+    ok(
+        s.write("present", json!(1), Precondition::Any).await,
+        "write present",
+    );
+    let got = ok(
+        s.read_many(&["nope", "present", "nope", "also-nope"]).await,
+        "read_many",
+    );
     assert_eq!(got.len(), 4, "read_many returns one entry per key");
-    assert!(got[0].is_none() && got[2].is_none() && got[3].is_none(), "missing keys read None");
-    assert_eq!(got[1].as_ref().map(|r| &r.value), Some(&json!(1)), "present key in read_many");
+    assert!(
+        got[0].is_none() && got[2].is_none() && got[3].is_none(),
+        "missing keys read None"
+    );
+    assert_eq!(
+        got[1].as_ref().map(|r| &r.value),
+        Some(&json!(1)),
+        "present key in read_many"
+    );
     assert!(ok(s.read_many(&[]).await, "read_many of nothing").is_empty());
 }
 
@@ -164,9 +189,27 @@ pub async fn check_unknown_key_reads_none<S: Storage>(s: &S) {
 pub async fn check_odd_keys<S: Storage>(s: &S) {
     let long = "k".repeat(1000);
     let keys: Vec<&str> = vec![
-        "a:b/c d", "a:b/c_d", "a_b/c d", "a%3Ab%2Fc%20d", "ключ-🔑", "", " ", "A", "a", "key",
-        "key ", "é", "e\u{301}", "tab\there", "new\nline", "quote\"'`", "nul\0byte", "*", "?[]",
-        "{tag}", &long,
+        "a:b/c d",
+        "a:b/c_d",
+        "a_b/c d",
+        "a%3Ab%2Fc%20d",
+        "ключ-🔑",
+        "",
+        " ",
+        "A",
+        "a",
+        "key",
+        "key ",
+        "é",
+        "e\u{301}",
+        "tab\there",
+        "new\nline",
+        "quote\"'`",
+        "nul\0byte",
+        "*",
+        "?[]",
+        "{tag}",
+        &long,
     ];
     let ops = keys
         .iter()
@@ -177,16 +220,28 @@ pub async fn check_odd_keys<S: Storage>(s: &S) {
     assert_eq!(versions.len(), keys.len(), "one version per op");
     let got = ok(s.read_many(&keys).await, "read odd keys");
     for (i, (key, rec)) in keys.iter().zip(&got).enumerate() {
-        let rec = rec.as_ref().unwrap_or_else(|| panic!("odd key {key:?} did not round-trip"));
-        assert_eq!(rec.value, json!({ "i": i, "key": key }), "odd key {key:?} collided");
+        let rec = rec
+            .as_ref()
+            .unwrap_or_else(|| panic!("odd key {key:?} did not round-trip"));
+        assert_eq!(
+            rec.value,
+            json!({ "i": i, "key": key }),
+            "odd key {key:?} collided"
+        );
         assert_eq!(Some(rec.version), versions[i], "odd key {key:?} version");
     }
     let mut listed = ok(s.list_keys("", None, 1000).await, "list odd keys");
     let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     expected.sort();
-    assert_eq!(listed, expected, "list_keys(\"\") lists every odd key, in order");
+    assert_eq!(
+        listed, expected,
+        "list_keys(\"\") lists every odd key, in order"
+    );
     listed.retain(|k| k.starts_with("a"));
-    assert_eq!(listed, ["a", "a%3Ab%2Fc%20d", "a:b/c d", "a:b/c_d", "a_b/c d"]);
+    assert_eq!(
+        listed,
+        ["a", "a%3Ab%2Fc%20d", "a:b/c d", "a:b/c_d", "a_b/c d"]
+    );
 }
 
 /// JSON values of every type come back equal.
@@ -224,10 +279,18 @@ pub async fn check_value_types<S: Storage>(s: &S) {
     ];
     for (i, v) in values.iter().enumerate() {
         let key = format!("type-{i}");
-        let version = ok(s.write(&key, v.clone(), Precondition::Any).await, "write value");
-        let rec = read(s, &key, "read value").await.expect("written value must be readable");
+        let version = ok(
+            s.write(&key, v.clone(), Precondition::Any).await,
+            "write value",
+        );
+        let rec = read(s, &key, "read value")
+            .await
+            .expect("written value must be readable");
         assert_eq!(&rec.value, v, "value {v} did not round-trip");
-        assert_eq!(rec.version, version, "read version differs from write version for {v}");
+        assert_eq!(
+            rec.version, version,
+            "read version differs from write version for {v}"
+        );
     }
 }
 
@@ -235,52 +298,125 @@ pub async fn check_value_types<S: Storage>(s: &S) {
 /// including after a delete (no ABA: a stale version cannot match a recreated record).
 pub async fn check_new_version_every_write<S: Storage>(s: &S) {
     let mut seen: Vec<Version> = Vec::new();
-    let mut last = ok(s.write("v", json!("same"), Precondition::IfAbsent).await, "create");
+    let mut last = ok(
+        s.write("v", json!("same"), Precondition::IfAbsent).await,
+        "create",
+    );
     seen.push(last);
     for round in 0..5 {
-        let next = ok(s.write("v", json!("same"), Precondition::IfMatch(last)).await, "rewrite");
-        assert!(!seen.contains(&next), "write {round} reused version {next:?}");
+        let next = ok(
+            s.write("v", json!("same"), Precondition::IfMatch(last))
+                .await,
+            "rewrite",
+        );
+        assert!(
+            !seen.contains(&next),
+            "write {round} reused version {next:?}"
+        );
         let rec = read(s, "v", "read").await.expect("record exists");
         assert_eq!(rec.version, next, "read returns the latest version");
         seen.push(next);
         last = next;
     }
     ok(s.delete("v", Precondition::IfMatch(last)).await, "delete");
-    let recreated = ok(s.write("v", json!("same"), Precondition::IfAbsent).await, "recreate");
-    assert!(!seen.contains(&recreated), "recreated record reused version {recreated:?}");
-    assert_conflict(s.write("v", json!("x"), Precondition::IfMatch(last)).await, "v", "pre-delete version");
+    let recreated = ok(
+        s.write("v", json!("same"), Precondition::IfAbsent).await,
+        "recreate",
+    );
+    assert!(
+        !seen.contains(&recreated),
+        "recreated record reused version {recreated:?}"
+    );
+    assert_conflict(
+        s.write("v", json!("x"), Precondition::IfMatch(last)).await,
+        "v",
+        "pre-delete version",
+    );
 }
 
 /// `IfMatch` with a stale version is a `Conflict` and leaves the record untouched.
 pub async fn check_stale_if_match_rejected<S: Storage>(s: &S) {
-    let v1 = ok(s.write("k", json!({ "n": 1 }), Precondition::Any).await, "first write");
-    let v2 = ok(s.write("k", json!({ "n": 2 }), Precondition::IfMatch(v1)).await, "CAS write");
-    assert_conflict(s.write("k", json!({ "n": 3 }), Precondition::IfMatch(v1)).await, "k", "stale IfMatch");
-    let rec = read(s, "k", "read after conflict").await.expect("record exists");
-    assert_eq!(rec, Stored { value: json!({ "n": 2 }), version: v2 }, "conflict changed the record");
+    let v1 = ok(
+        s.write("k", json!({ "n": 1 }), Precondition::Any).await,
+        "first write",
+    );
+    let v2 = ok(
+        s.write("k", json!({ "n": 2 }), Precondition::IfMatch(v1))
+            .await,
+        "CAS write",
+    );
     assert_conflict(
-        s.write("missing", json!(1), Precondition::IfMatch(v2)).await,
+        s.write("k", json!({ "n": 3 }), Precondition::IfMatch(v1))
+            .await,
+        "k",
+        "stale IfMatch",
+    );
+    let rec = read(s, "k", "read after conflict")
+        .await
+        .expect("record exists");
+    assert_eq!(
+        rec,
+        Stored {
+            value: json!({ "n": 2 }),
+            version: v2
+        },
+        "conflict changed the record"
+    );
+    assert_conflict(
+        s.write("missing", json!(1), Precondition::IfMatch(v2))
+            .await,
         "missing",
         "IfMatch on a missing key",
     );
-    assert_eq!(read(s, "missing", "read").await, None, "failed IfMatch must not create the key");
+    assert_eq!(
+        read(s, "missing", "read").await,
+        None,
+        "failed IfMatch must not create the key"
+    );
 }
 
 /// `IfAbsent` on an existing record is a `Conflict`; on a missing one it creates the record.
 pub async fn check_if_absent_on_existing_rejected<S: Storage>(s: &S) {
-    let v = ok(s.write("k", json!("first"), Precondition::IfAbsent).await, "IfAbsent create");
-    assert_conflict(s.write("k", json!("second"), Precondition::IfAbsent).await, "k", "IfAbsent on existing");
+    let v = ok(
+        s.write("k", json!("first"), Precondition::IfAbsent).await,
+        "IfAbsent create",
+    );
+    assert_conflict(
+        s.write("k", json!("second"), Precondition::IfAbsent).await,
+        "k",
+        "IfAbsent on existing",
+    );
     let rec = read(s, "k", "read").await.expect("record exists");
-    assert_eq!(rec, Stored { value: json!("first"), version: v }, "IfAbsent conflict changed the record");
+    assert_eq!(
+        rec,
+        Stored {
+            value: json!("first"),
+            version: v
+        },
+        "IfAbsent conflict changed the record"
+    );
 }
 
 /// `Any` writes whatever is stored (last writer wins), creating or replacing.
 pub async fn check_unconditional_write<S: Storage>(s: &S) {
-    let v1 = ok(s.write("k", json!(1), Precondition::Any).await, "Any create");
-    let v2 = ok(s.write("k", json!(2), Precondition::Any).await, "Any replace");
+    let v1 = ok(
+        s.write("k", json!(1), Precondition::Any).await,
+        "Any create",
+    );
+    let v2 = ok(
+        s.write("k", json!(2), Precondition::Any).await,
+        "Any replace",
+    );
     assert_ne!(v1, v2, "Any replace must produce a new version");
     let rec = read(s, "k", "read").await.expect("record exists");
-    assert_eq!(rec, Stored { value: json!(2), version: v2 }, "Any replace");
+    assert_eq!(
+        rec,
+        Stored {
+            value: json!(2),
+            version: v2
+        },
+        "Any replace"
+    );
 }
 
 /// Deletes honour preconditions; deleting a missing key is fine with `Any` (and `IfAbsent`) but
@@ -288,25 +424,67 @@ pub async fn check_unconditional_write<S: Storage>(s: &S) {
 pub async fn check_delete<S: Storage>(s: &S) {
     let v = ok(s.write("k", json!("x"), Precondition::Any).await, "write");
     let stale = Version(v.0.wrapping_add(1_000_000));
-    assert_conflict(s.delete("k", Precondition::IfMatch(stale)).await, "k", "delete, wrong version");
-    assert_conflict(s.delete("k", Precondition::IfAbsent).await, "k", "delete IfAbsent on existing");
-    assert_eq!(read(s, "k", "read").await.map(|r| r.version), Some(v), "failed delete changed it");
-    let res = ok(s.write_many(vec![WriteOp::delete("k", Precondition::IfMatch(v))]).await, "delete");
+    assert_conflict(
+        s.delete("k", Precondition::IfMatch(stale)).await,
+        "k",
+        "delete, wrong version",
+    );
+    assert_conflict(
+        s.delete("k", Precondition::IfAbsent).await,
+        "k",
+        "delete IfAbsent on existing",
+    );
+    assert_eq!(
+        read(s, "k", "read").await.map(|r| r.version),
+        Some(v),
+        "failed delete changed it"
+    );
+    let res = ok(
+        s.write_many(vec![WriteOp::delete("k", Precondition::IfMatch(v))])
+            .await,
+        "delete",
+    );
     assert_eq!(res, vec![None], "a delete returns no version");
-    assert_eq!(read(s, "k", "read deleted").await, None, "deleted key must read None");
-    assert!(ok(s.list_keys("", None, 10).await, "list").is_empty(), "deleted key still listed");
-    ok(s.delete("k", Precondition::Any).await, "delete of a deleted key with Any");
-    ok(s.delete("never", Precondition::Any).await, "delete of an unknown key with Any");
-    ok(s.delete("never", Precondition::IfAbsent).await, "delete of an unknown key with IfAbsent");
-    assert_conflict(s.delete("never", Precondition::IfMatch(v)).await, "never", "IfMatch delete, unknown");
-    ok(s.write("k", json!("again"), Precondition::IfAbsent).await, "recreate after delete");
+    assert_eq!(
+        read(s, "k", "read deleted").await,
+        None,
+        "deleted key must read None"
+    );
+    assert!(
+        ok(s.list_keys("", None, 10).await, "list").is_empty(),
+        "deleted key still listed"
+    );
+    ok(
+        s.delete("k", Precondition::Any).await,
+        "delete of a deleted key with Any",
+    );
+    ok(
+        s.delete("never", Precondition::Any).await,
+        "delete of an unknown key with Any",
+    );
+    ok(
+        s.delete("never", Precondition::IfAbsent).await,
+        "delete of an unknown key with IfAbsent",
+    );
+    assert_conflict(
+        s.delete("never", Precondition::IfMatch(v)).await,
+        "never",
+        "IfMatch delete, unknown",
+    );
+    ok(
+        s.write("k", json!("again"), Precondition::IfAbsent).await,
+        "recreate after delete",
+    );
     ok(s.delete("k", Precondition::Any).await, "delete with Any");
     assert_eq!(read(s, "k", "read").await, None, "delete with Any");
 }
 
 /// A batch is all or nothing: one failing precondition (or too-large value) writes nothing.
 pub async fn check_batch_atomic<S: Storage>(s: &S) {
-    assert!(ok(s.write_many(vec![]).await, "empty batch").is_empty(), "empty batch");
+    assert!(
+        ok(s.write_many(vec![]).await, "empty batch").is_empty(),
+        "empty batch"
+    );
     let a = ok(s.write("a", json!("a0"), Precondition::Any).await, "seed a");
     let b = ok(s.write("b", json!("b0"), Precondition::Any).await, "seed b");
     let doomed = vec![
@@ -319,12 +497,41 @@ pub async fn check_batch_atomic<S: Storage>(s: &S) {
     ];
     // Preconditions are checked against the state before the batch: "b" still exists for the
     // IfAbsent put even though the batch deletes it first, so "b" is the first failing key.
-    assert_conflict(s.write_many(doomed).await, "b", "batch with failing preconditions");
-    let got = ok(s.read_many(&["a", "b", "new", "a2"]).await, "read after failed batch");
-    assert_eq!(got[0], Some(Stored { value: json!("a0"), version: a }), "failed batch wrote a");
-    assert_eq!(got[1], Some(Stored { value: json!("b0"), version: b }), "failed batch deleted b");
-    assert_eq!((&got[2], &got[3]), (&None, &None), "failed batch created keys");
-    assert_eq!(ok(s.list_keys("", None, 10).await, "list"), ["a", "b"], "failed batch listed keys");
+    assert_conflict(
+        s.write_many(doomed).await,
+        "b",
+        "batch with failing preconditions",
+    );
+    let got = ok(
+        s.read_many(&["a", "b", "new", "a2"]).await,
+        "read after failed batch",
+    );
+    assert_eq!(
+        got[0],
+        Some(Stored {
+            value: json!("a0"),
+            version: a
+        }),
+        "failed batch wrote a"
+    );
+    assert_eq!(
+        got[1],
+        Some(Stored {
+            value: json!("b0"),
+            version: b
+        }),
+        "failed batch deleted b"
+    );
+    assert_eq!(
+        (&got[2], &got[3]),
+        (&None, &None),
+        "failed batch created keys"
+    );
+    assert_eq!(
+        ok(s.list_keys("", None, 10).await, "list"),
+        ["a", "b"],
+        "failed batch listed keys"
+    );
 
     let good = vec![
         WriteOp::put("a", json!("a1"), Precondition::IfMatch(a)),
@@ -335,14 +542,28 @@ pub async fn check_batch_atomic<S: Storage>(s: &S) {
     let versions = ok(s.write_many(good).await, "good batch");
     assert_eq!(versions.len(), 4, "one result per op");
     assert!(versions[1].is_none(), "delete returns None");
-    let got = ok(s.read_many(&["a", "b", "new", "a2"]).await, "read after good batch");
+    let got = ok(
+        s.read_many(&["a", "b", "new", "a2"]).await,
+        "read after good batch",
+    );
     let expect = [Some(json!("a1")), None, Some(json!("n")), Some(json!("x"))];
     for i in 0..4 {
-        assert_eq!(got[i].as_ref().map(|r| r.value.clone()), expect[i], "batch op {i} result");
-        assert_eq!(got[i].as_ref().map(|r| r.version), versions[i], "batch op {i} version");
+        assert_eq!(
+            got[i].as_ref().map(|r| r.value.clone()),
+            expect[i],
+            "batch op {i} result"
+        );
+        assert_eq!(
+            got[i].as_ref().map(|r| r.version),
+            versions[i],
+            "batch op {i} version"
+        );
     }
     let (v0, v2, v3) = (versions[0], versions[2], versions[3]);
-    assert!(v0 != v2 && v2 != v3 && v0 != v3, "each put in a batch gets its own version");
+    assert!(
+        v0 != v2 && v2 != v3 && v0 != v3,
+        "each put in a batch gets its own version"
+    );
 }
 
 /// Two clients doing read-modify-write with retry on `Conflict` lose no update: 2 × 50
@@ -350,17 +571,32 @@ pub async fn check_batch_atomic<S: Storage>(s: &S) {
 pub async fn check_concurrent_increments<S: Storage>(a: &S, b: &S) {
     const PER_CLIENT: u64 = 50;
     let conflicts = AtomicUsize::new(0);
-    futures::join!(increment(a, PER_CLIENT, &conflicts), increment(b, PER_CLIENT, &conflicts));
-    let rec = read(a, "counter", "read total").await.expect("counter exists");
-    assert_eq!(rec.value, json!(2 * PER_CLIENT), "lost updates under concurrent compare-and-set");
-    assert!(conflicts.load(Ordering::Relaxed) > 0, "the two clients never conflicted");
+    futures::join!(
+        increment(a, PER_CLIENT, &conflicts),
+        increment(b, PER_CLIENT, &conflicts)
+    );
+    let rec = read(a, "counter", "read total")
+        .await
+        .expect("counter exists");
+    assert_eq!(
+        rec.value,
+        json!(2 * PER_CLIENT),
+        "lost updates under concurrent compare-and-set"
+    );
+    assert!(
+        conflicts.load(Ordering::Relaxed) > 0,
+        "the two clients never conflicted"
+    );
 }
 
 async fn increment<S: Storage>(s: &S, times: u64, conflicts: &AtomicUsize) {
     for _ in 0..times {
         loop {
             let (n, pre) = match ok(s.read("counter").await, "read counter") {
-                Some(r) => (r.value.as_u64().expect("counter is a number"), Precondition::IfMatch(r.version)),
+                Some(r) => (
+                    r.value.as_u64().expect("counter is a number"),
+                    Precondition::IfMatch(r.version),
+                ),
                 None => (0, Precondition::IfAbsent),
             };
             YieldNow(false).await; // let the other client in between our read and write
@@ -393,32 +629,77 @@ impl Future for YieldNow {
 /// A value whose serialized (compact JSON) size exceeds `limit` bytes is `TooLarge`, in a batch
 /// too, and nothing is written; a value of exactly `limit` bytes is accepted.
 pub async fn check_size_limit<S: Storage>(s: &S, limit: usize) {
-    assert!(limit >= 8, "check_size_limit needs a limit of at least 8 bytes");
-    let v = ok(s.write("k", json!("small"), Precondition::Any).await, "small write");
+    assert!(
+        limit >= 8,
+        "check_size_limit needs a limit of at least 8 bytes"
+    );
+    let v = ok(
+        s.write("k", json!("small"), Precondition::Any).await,
+        "small write",
+    );
     // A JSON string of n ASCII characters serializes to n + 2 bytes.
     let too_big = json!("x".repeat(limit - 1));
-    match s.write("k", too_big.clone(), Precondition::IfMatch(v)).await {
-        Err(StorageError::TooLarge { key, size, limit: l }) => {
-            assert_eq!((key.as_str(), size, l), ("k", limit + 1, limit), "TooLarge fields");
+    match s
+        .write("k", too_big.clone(), Precondition::IfMatch(v))
+        .await
+    {
+        Err(StorageError::TooLarge {
+            key,
+            size,
+            limit: l,
+        }) => {
+            assert_eq!(
+                (key.as_str(), size, l),
+                ("k", limit + 1, limit),
+                "TooLarge fields"
+            );
         }
         other => panic!("value over the limit: expected TooLarge, got {other:?}"),
     }
     // Sizes are bytes, not characters: 'é' is two bytes.
     let wide = json!("é".repeat(limit / 2));
     let res = s.write("k", wide, Precondition::Any).await;
-    assert!(matches!(res, Err(StorageError::TooLarge { .. })), "limit counts bytes, got {res:?}");
+    assert!(
+        matches!(res, Err(StorageError::TooLarge { .. })),
+        "limit counts bytes, got {res:?}"
+    );
     let batch = vec![
         WriteOp::put("other", json!(1), Precondition::Any),
         WriteOp::put("k", too_big, Precondition::Any),
     ];
     let res = s.write_many(batch).await;
-    assert!(matches!(res, Err(StorageError::TooLarge { .. })), "batch with a big value: {res:?}");
-    assert_eq!(read(s, "other", "read").await, None, "a batch with a TooLarge value wrote something");
-    let rec = read(s, "k", "read after TooLarge").await.expect("old value must survive");
-    assert_eq!(rec, Stored { value: json!("small"), version: v }, "TooLarge changed the record");
+    assert!(
+        matches!(res, Err(StorageError::TooLarge { .. })),
+        "batch with a big value: {res:?}"
+    );
+    assert_eq!(
+        read(s, "other", "read").await,
+        None,
+        "a batch with a TooLarge value wrote something"
+    );
+    let rec = read(s, "k", "read after TooLarge")
+        .await
+        .expect("old value must survive");
+    assert_eq!(
+        rec,
+        Stored {
+            value: json!("small"),
+            version: v
+        },
+        "TooLarge changed the record"
+    );
     let exact = json!("x".repeat(limit - 2));
-    let v2 = ok(s.write("k", exact.clone(), Precondition::IfMatch(v)).await, "value of exactly limit bytes");
-    assert_eq!(read(s, "k", "read").await, Some(Stored { value: exact, version: v2 }));
+    let v2 = ok(
+        s.write("k", exact.clone(), Precondition::IfMatch(v)).await,
+        "value of exactly limit bytes",
+    );
+    assert_eq!(
+        read(s, "k", "read").await,
+        Some(Stored {
+            value: exact,
+            version: v2
+        })
+    );
 }
 
 fn dialog_stack(frames: usize) -> Value {
@@ -447,27 +728,54 @@ fn dialog_stack(frames: usize) -> Value {
 pub async fn check_dialog_stack_round_trip<S: Storage>(s: &S) {
     let state = dialog_stack(200);
     let key = "session:emulator:conv-1:user-1";
-    let v1 = ok(s.write(key, state.clone(), Precondition::IfAbsent).await, "write dialog stack");
-    let rec = read(s, key, "read dialog stack").await.expect("stack exists");
+    let v1 = ok(
+        s.write(key, state.clone(), Precondition::IfAbsent).await,
+        "write dialog stack",
+    );
+    let rec = read(s, key, "read dialog stack")
+        .await
+        .expect("stack exists");
     assert_eq!(rec.value, state, "dialog stack did not round-trip");
     let mut next = rec.value;
     next["callstack"].as_array_mut().expect("callstack").pop();
-    let v2 = ok(s.write(key, next.clone(), Precondition::IfMatch(v1)).await, "CAS dialog stack");
-    let rec = read(s, key, "read dialog stack").await.expect("stack exists");
-    assert_eq!(rec, Stored { value: next, version: v2 }, "updated dialog stack");
+    let v2 = ok(
+        s.write(key, next.clone(), Precondition::IfMatch(v1)).await,
+        "CAS dialog stack",
+    );
+    let rec = read(s, key, "read dialog stack")
+        .await
+        .expect("stack exists");
+    assert_eq!(
+        rec,
+        Stored {
+            value: next,
+            version: v2
+        },
+        "updated dialog stack"
+    );
     assert_eq!(rec.value["callstack"].as_array().map(Vec::len), Some(199));
 }
 
 /// `list_keys` pages through keys with a prefix, in key (byte) order, resuming after `after`.
 pub async fn check_list_keys<S: Storage>(s: &S) {
-    let keys = ["user:1", "user:10", "user:2", "user:3", "user:é", "user:z", "user", "users", "usez", "other:1", "u"];
-    let ops = keys.iter().map(|k| WriteOp::put(*k, json!(k), Precondition::Any)).collect();
+    let keys = [
+        "user:1", "user:10", "user:2", "user:3", "user:é", "user:z", "user", "users", "usez",
+        "other:1", "u",
+    ];
+    let ops = keys
+        .iter()
+        .map(|k| WriteOp::put(*k, json!(k), Precondition::Any))
+        .collect();
     ok(s.write_many(ops).await, "write keys");
     let list = |prefix: &'static str, after: Option<&'static str>, limit: usize| async move {
         ok(s.list_keys(prefix, after, limit).await, "list_keys")
     };
     let users = ["user:1", "user:10", "user:2", "user:3", "user:z", "user:é"];
-    assert_eq!(list("user:", None, 100).await, users, "all keys with the prefix, in byte order");
+    assert_eq!(
+        list("user:", None, 100).await,
+        users,
+        "all keys with the prefix, in byte order"
+    );
     let mut paged = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -477,36 +785,100 @@ pub async fn check_list_keys<S: Storage>(s: &S) {
         after = Some(last.clone());
         paged.extend(page);
     }
-    assert_eq!(paged, users, "paging with after and limit 4 visits every key once");
-    assert_eq!(list("user:", Some("user:2"), 2).await, ["user:3", "user:z"], "after an existing key");
-    assert_eq!(list("user:", Some("user:15"), 2).await, ["user:2", "user:3"], "after a missing key");
-    assert_eq!(list("user:", Some("a"), 1).await, ["user:1"], "after a key before the prefix");
-    assert!(list("user:", Some("user:é"), 10).await.is_empty(), "after the last key");
-    assert!(list("user:", Some("zzz"), 10).await.is_empty(), "after a key past the prefix");
+    assert_eq!(
+        paged, users,
+        "paging with after and limit 4 visits every key once"
+    );
+    assert_eq!(
+        list("user:", Some("user:2"), 2).await,
+        ["user:3", "user:z"],
+        "after an existing key"
+    );
+    assert_eq!(
+        list("user:", Some("user:15"), 2).await,
+        ["user:2", "user:3"],
+        "after a missing key"
+    );
+    assert_eq!(
+        list("user:", Some("a"), 1).await,
+        ["user:1"],
+        "after a key before the prefix"
+    );
+    assert!(
+        list("user:", Some("user:é"), 10).await.is_empty(),
+        "after the last key"
+    );
+    assert!(
+        list("user:", Some("zzz"), 10).await.is_empty(),
+        "after a key past the prefix"
+    );
     assert!(list("user:", None, 0).await.is_empty(), "limit 0");
     assert!(list("nobody:", None, 10).await.is_empty(), "unknown prefix");
     assert_eq!(list("use", None, 100).await.len(), 9, "prefix 'use'");
     let mut all: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     all.sort();
-    assert_eq!(list("", None, 100).await, all, "empty prefix lists everything");
+    assert_eq!(
+        list("", None, 100).await,
+        all,
+        "empty prefix lists everything"
+    );
     ok(s.delete("user:2", Precondition::Any).await, "delete");
-    assert_eq!(list("user:", Some("user:10"), 1).await, ["user:3"], "deleted key is not listed");
+    assert_eq!(
+        list("user:", Some("user:10"), 1).await,
+        ["user:3"],
+        "deleted key is not listed"
+    );
 }
 
 /// Two storages over one backend with different namespaces don't see each other's keys.
 pub async fn check_namespace_isolation<S: Storage>(a: &S, b: &S) {
-    let va = ok(a.write("shared", json!("from a"), Precondition::IfAbsent).await, "write a");
+    let va = ok(
+        a.write("shared", json!("from a"), Precondition::IfAbsent)
+            .await,
+        "write a",
+    );
     assert_eq!(read(b, "shared", "read b").await, None, "b sees a's key");
-    let vb = ok(b.write("shared", json!("from b"), Precondition::IfAbsent).await, "IfAbsent in b");
-    ok(b.write("only-b", json!(1), Precondition::Any).await, "write only-b");
+    let vb = ok(
+        b.write("shared", json!("from b"), Precondition::IfAbsent)
+            .await,
+        "IfAbsent in b",
+    );
+    ok(
+        b.write("only-b", json!(1), Precondition::Any).await,
+        "write only-b",
+    );
     let ra = read(a, "shared", "read a").await.expect("a's key");
-    assert_eq!(ra, Stored { value: json!("from a"), version: va }, "b's write changed a's record");
+    assert_eq!(
+        ra,
+        Stored {
+            value: json!("from a"),
+            version: va
+        },
+        "b's write changed a's record"
+    );
     assert_eq!(read(a, "only-b", "read a").await, None, "a sees b's key");
-    assert_eq!(ok(a.list_keys("", None, 10).await, "list a"), ["shared"], "a lists b's keys");
-    assert_eq!(ok(b.list_keys("", None, 10).await, "list b"), ["only-b", "shared"], "b's list");
+    assert_eq!(
+        ok(a.list_keys("", None, 10).await, "list a"),
+        ["shared"],
+        "a lists b's keys"
+    );
+    assert_eq!(
+        ok(b.list_keys("", None, 10).await, "list b"),
+        ["only-b", "shared"],
+        "b's list"
+    );
     ok(a.delete("shared", Precondition::Any).await, "delete in a");
-    let rb = read(b, "shared", "read b").await.expect("b's key survives a's delete");
-    assert_eq!(rb, Stored { value: json!("from b"), version: vb }, "a's delete touched b");
+    let rb = read(b, "shared", "read b")
+        .await
+        .expect("b's key survives a's delete");
+    assert_eq!(
+        rb,
+        Stored {
+            value: json!("from b"),
+            version: vb
+        },
+        "a's delete touched b"
+    );
 }
 
 /// Records written with a TTL vanish after it (reads, listings and preconditions all see them
@@ -522,24 +894,58 @@ pub async fn check_ttl<S: Storage>(s: &S, control: &TtlControl) {
     ];
     let v = ok(s.write_many(ops).await, "write with ttl");
     let short_v = v[0].expect("put version");
-    let permanent = WriteOp::put("made-permanent", json!(2), Precondition::IfMatch(v[3].expect("version")));
-    let given = WriteOp::put("given-ttl", json!(2), Precondition::IfMatch(v[4].expect("version")));
-    ok(s.write_many(vec![permanent, given.with_ttl(ttl)]).await, "rewrite ttls");
+    let permanent = WriteOp::put(
+        "made-permanent",
+        json!(2),
+        Precondition::IfMatch(v[3].expect("version")),
+    );
+    let given = WriteOp::put(
+        "given-ttl",
+        json!(2),
+        Precondition::IfMatch(v[4].expect("version")),
+    );
+    ok(
+        s.write_many(vec![permanent, given.with_ttl(ttl)]).await,
+        "rewrite ttls",
+    );
     let keys = ["short", "long", "forever", "made-permanent", "given-ttl"];
     let before = ok(s.read_many(&keys).await, "read before expiry");
-    assert!(before.iter().all(Option::is_some), "records vanished before their TTL: {before:?}");
-    assert_eq!(ok(s.list_keys("", None, 10).await, "list").len(), 5, "list before expiry");
+    assert!(
+        before.iter().all(Option::is_some),
+        "records vanished before their TTL: {before:?}"
+    );
+    assert_eq!(
+        ok(s.list_keys("", None, 10).await, "list").len(),
+        5,
+        "list before expiry"
+    );
 
     control.advance(ttl + ttl / 2).await;
     let after = ok(s.read_many(&keys).await, "read after expiry");
     let present: Vec<bool> = after.iter().map(Option::is_some).collect();
-    assert_eq!(present, [false, true, true, true, false], "presence after the TTL of {keys:?}");
+    assert_eq!(
+        present,
+        [false, true, true, true, false],
+        "presence after the TTL of {keys:?}"
+    );
     assert_eq!(
         ok(s.list_keys("", None, 10).await, "list after expiry"),
         ["forever", "long", "made-permanent"],
         "expired keys must not be listed"
     );
-    assert_conflict(s.write("short", json!(0), Precondition::IfMatch(short_v)).await, "short", "IfMatch on expired");
-    ok(s.write("short", json!("back"), Precondition::IfAbsent).await, "IfAbsent on an expired key");
-    assert_eq!(read(s, "short", "read").await.map(|r| r.value), Some(json!("back")));
+    assert_conflict(
+        s.write("short", json!(0), Precondition::IfMatch(short_v))
+            .await,
+        "short",
+        "IfMatch on expired",
+    );
+    ok(
+        s.write("short", json!("back"), Precondition::IfAbsent)
+            .await,
+        "IfAbsent on an expired key",
+    );
+    assert_eq!(
+        read(s, "short", "read").await.map(|r| r.value),
+        Some(json!("back"))
+    );
 }

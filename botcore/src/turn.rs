@@ -16,7 +16,7 @@ use crate::proactive::held::{self, HeldDialog};
 use crate::proactive::{ProactiveMode, address_book};
 use crate::session::{Session, StackOp};
 use crate::state::{Bag, Frame, SESSION_STATE, SessionState, StateKeys};
-use crate::storage::{Precondition, Stored, StorageError, WriteOp};
+use crate::storage::{Precondition, StorageError, Stored, WriteOp};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -29,7 +29,11 @@ pub(crate) enum Entry {
     /// A user's message: route it to the dialog on top, or begin the root dialog.
     User,
     /// A proactive dialog.
-    Proactive { id: String, args: Option<Value>, mode: ProactiveMode },
+    Proactive {
+        id: String,
+        args: Option<Value>,
+        mode: ProactiveMode,
+    },
     /// Re-check dialogs held until the user is idle.
     CheckHeld,
     /// A custom flow over a loaded session.
@@ -50,11 +54,19 @@ pub(crate) struct Ran {
     pub(crate) report: EntryReport,
 }
 
-pub(crate) async fn run(inner: &Arc<BotInner>, message: Arc<Message>, entry: Entry) -> Result<TurnOutcome, BotError> {
+pub(crate) async fn run(
+    inner: &Arc<BotInner>,
+    message: Arc<Message>,
+    entry: Entry,
+) -> Result<TurnOutcome, BotError> {
     run_full(inner, message, entry).await.map(|r| r.outcome)
 }
 
-pub(crate) async fn run_full(inner: &Arc<BotInner>, message: Arc<Message>, entry: Entry) -> Result<Ran, BotError> {
+pub(crate) async fn run_full(
+    inner: &Arc<BotInner>,
+    message: Arc<Message>,
+    entry: Entry,
+) -> Result<Ran, BotError> {
     let keys = StateKeys::for_address(&message.address)?;
     let _turn = inner.lock_for(&keys.conversation).lock().await;
     let max = inner.config.max_turn_attempts;
@@ -85,7 +97,11 @@ pub(crate) async fn run_full(inner: &Arc<BotInner>, message: Arc<Message>, entry
             Ok(_) => {
                 let deliveries = deliver(inner, std::mem::take(&mut session.outbox)).await;
                 schedule_after_commit(inner, &mut session).await;
-                let outcome = TurnOutcome { deliveries, attempts: attempt, ran_turn: true };
+                let outcome = TurnOutcome {
+                    deliveries,
+                    attempts: attempt,
+                    ran_turn: true,
+                };
                 return match failure {
                     Some(e) => Err(e),
                     None => Ok(Ran { outcome, report }),
@@ -102,7 +118,9 @@ async fn schedule_after_commit(inner: &Arc<BotInner>, session: &mut Session) {
     if session.scheduled.is_empty() {
         return;
     }
-    let bot = crate::Bot { inner: inner.clone() };
+    let bot = crate::Bot {
+        inner: inner.clone(),
+    };
     let address = session.message.address.without_reply();
     for (at, action) in std::mem::take(&mut session.scheduled) {
         if let Err(e) = bot.schedule(at, &address, action).await {
@@ -115,7 +133,13 @@ async fn schedule_after_commit(inner: &Arc<BotInner>, session: &mut Session) {
 }
 
 fn is_dialog_error(e: &BotError) -> bool {
-    !matches!(e, BotError::Storage(_) | BotError::Conflict { .. } | BotError::Delivery(_) | BotError::InvalidAddress(_))
+    !matches!(
+        e,
+        BotError::Storage(_)
+            | BotError::Conflict { .. }
+            | BotError::Delivery(_)
+            | BotError::InvalidAddress(_)
+    )
 }
 
 /// v3 on error: the error message, an endOfConversation with code `unknown`, the stack and
@@ -124,14 +148,21 @@ fn reset_after_error(session: &mut Session) {
     session.outbox.clear();
     let text = session.bot.config.error_message.clone();
     session.send(text.as_str());
-    session.outbox.push(Message::of_kind(MessageKind::EndOfConversation, &session.message.address).code("unknown"));
+    session.outbox.push(
+        Message::of_kind(MessageKind::EndOfConversation, &session.message.address).code("unknown"),
+    );
     session.stack.clear();
     session.stack_dirty = true;
     session.conversation.clear();
     session.private.clear();
 }
 
-async fn load(inner: &Arc<BotInner>, message: &Arc<Message>, keys: &StateKeys, user_turn: bool) -> Result<Session, BotError> {
+async fn load(
+    inner: &Arc<BotInner>,
+    message: &Arc<Message>,
+    keys: &StateKeys,
+    user_turn: bool,
+) -> Result<Session, BotError> {
     let mut read = inner
         .storage
         .read_many(&[&keys.user, &keys.conversation, &keys.private, &keys.address])
@@ -166,7 +197,11 @@ async fn load(inner: &Arc<BotInner>, message: &Arc<Message>, keys: &StateKeys, u
         scheduled: Vec::new(),
     };
     if user_turn && message.is_message() {
-        session.address_update = address_book::update_for(address.as_ref(), &message.address, message.locale.as_deref());
+        session.address_update = address_book::update_for(
+            address.as_ref(),
+            &message.address,
+            message.locale.as_deref(),
+        );
     }
     Ok(session)
 }
@@ -189,7 +224,11 @@ fn precondition(bag: &Bag) -> Precondition {
 fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
     let mut ops = Vec::with_capacity(4);
     if session.user.dirty {
-        ops.push(WriteOp::put(&keys.user, Value::Object(std::mem::take(&mut session.user.data)), precondition(&session.user)));
+        ops.push(WriteOp::put(
+            &keys.user,
+            Value::Object(std::mem::take(&mut session.user.data)),
+            precondition(&session.user),
+        ));
     }
     if session.conversation.dirty {
         ops.push(WriteOp::put(
@@ -206,8 +245,15 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
         version: 0.0,
     };
     let mut private = std::mem::take(&mut session.private.data);
-    private.insert(SESSION_STATE.into(), serde_json::to_value(state).unwrap_or(Value::Null));
-    ops.push(WriteOp::put(&keys.private, Value::Object(private), precondition(&session.private)));
+    private.insert(
+        SESSION_STATE.into(),
+        serde_json::to_value(state).unwrap_or(Value::Null),
+    );
+    ops.push(WriteOp::put(
+        &keys.private,
+        Value::Object(private),
+        precondition(&session.private),
+    ));
     if let Some((value, pre)) = session.address_update.take() {
         ops.push(WriteOp::put(&keys.address, value, pre));
     }
@@ -215,13 +261,18 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
 }
 
 /// Sends messages in order through the send middleware and the connector.
-pub(crate) async fn deliver(inner: &Arc<BotInner>, out: Vec<Message>) -> Vec<Result<Receipt, DeliveryError>> {
+pub(crate) async fn deliver(
+    inner: &Arc<BotInner>,
+    out: Vec<Message>,
+) -> Vec<Result<Receipt, DeliveryError>> {
     let mut results = Vec::with_capacity(out.len());
     for mut m in out {
         let mut dropped = false;
         for mw in &inner.middleware {
             if let Err(e) = mw.send(&mut m).await {
-                results.push(Err(DeliveryError::Ambiguous(format!("send middleware failed: {e}"))));
+                results.push(Err(DeliveryError::Ambiguous(format!(
+                    "send middleware failed: {e}"
+                ))));
                 dropped = true;
                 break;
             }
@@ -247,12 +298,11 @@ async fn execute(session: &mut Session, entry: &Entry) -> Result<EntryReport, Bo
     }
     drive(session).await?;
     // A conversation that just became idle starts the first dialog held for it.
-    if session.stack.is_empty() {
-        if let Some(h) = held::take_first(session) {
-            let HeldDialog { id, args, .. } = h;
-            session.op = Some(StackOp::Begin { id, args });
-            drive(session).await?;
-        }
+    if session.stack.is_empty()
+        && let Some(HeldDialog { id, args, .. }) = held::take_first(session)
+    {
+        session.op = Some(StackOp::Begin { id, args });
+        drive(session).await?;
     }
     Ok(report)
 }
@@ -290,7 +340,9 @@ pub(crate) async fn drive(session: &mut Session) -> Result<(), BotError> {
         if let Some(c) = session.op_conflict.take() {
             return Err(BotError::InvalidStackOperation(c));
         }
-        let Some(op) = session.op.take() else { return Ok(()) };
+        let Some(op) = session.op.take() else {
+            return Ok(());
+        };
         steps += 1;
         if steps > budget {
             let dialog = session.current_dialog().unwrap_or("").to_owned();
@@ -333,14 +385,20 @@ pub(crate) async fn drive(session: &mut Session) -> Result<(), BotError> {
                 session.stack.clear();
                 session.conversation.clear();
                 session.private.clear();
-                let eoc = Message::of_kind(MessageKind::EndOfConversation, &session.message.address).code(code);
+                let eoc =
+                    Message::of_kind(MessageKind::EndOfConversation, &session.message.address)
+                        .code(code);
                 session.outbox.push(eoc);
             }
             StackOp::Reset { id, args } => {
                 session.stack.clear();
                 let id = match id {
                     Some(id) => id,
-                    None => session.bot.library.resolve(&session.bot.config.root_dialog, None)?.to_owned(),
+                    None => session
+                        .bot
+                        .library
+                        .resolve(&session.bot.config.root_dialog, None)?
+                        .to_owned(),
                 };
                 push_and_begin(session, id, args).await?;
             }
@@ -348,19 +406,38 @@ pub(crate) async fn drive(session: &mut Session) -> Result<(), BotError> {
     }
 }
 
-async fn push_and_begin(session: &mut Session, id: String, args: Option<Value>) -> Result<(), BotError> {
+async fn push_and_begin(
+    session: &mut Session,
+    id: String,
+    args: Option<Value>,
+) -> Result<(), BotError> {
     let max = session.bot.config.max_stack_depth;
     if session.stack.len() >= max {
         return Err(BotError::StackTooDeep { max, dialog: id });
     }
-    let dialog = session.bot.library.get(&id).cloned().ok_or_else(|| BotError::DialogNotFound(id.clone()))?;
-    session.stack.push(Frame { id, state: Map::new() });
+    let dialog = session
+        .bot
+        .library
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| BotError::DialogNotFound(id.clone()))?;
+    session.stack.push(Frame {
+        id,
+        state: Map::new(),
+    });
     dialog.begin(session, args).await
 }
 
 async fn resume_top(session: &mut Session, result: DialogResult) -> Result<(), BotError> {
-    let Some(top) = session.stack.last() else { return Ok(()) };
-    let dialog = session.bot.library.get(&top.id).cloned().ok_or_else(|| BotError::DialogNotFound(top.id.clone()))?;
+    let Some(top) = session.stack.last() else {
+        return Ok(());
+    };
+    let dialog = session
+        .bot
+        .library
+        .get(&top.id)
+        .cloned()
+        .ok_or_else(|| BotError::DialogNotFound(top.id.clone()))?;
     dialog.dialog_resumed(session, result).await
 }
 

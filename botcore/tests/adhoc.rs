@@ -2,7 +2,10 @@
 
 use botcore::proactive::fanout::FanOutAction;
 use botcore::proactive::scheduler::JobAction;
-use botcore::{Bot, BotBuilder, BotError, Clock, DeliveryError, Localizer, Message, SendOptions, Storage, Waterfall, prompts};
+use botcore::{
+    Bot, BotBuilder, BotError, Clock, DeliveryError, Localizer, Message, SendOptions, Storage,
+    Waterfall, prompts,
+};
 use std::time::Duration;
 use transport_mock::{Fault, TestBot};
 
@@ -11,16 +14,24 @@ fn bot() -> BotBuilder {
         .localizer(Localizer::new("en").add("es", [("notice", "aviso")]))
         .dialog(
             "/",
-            Waterfall::new().step(|s, _| prompts::text(s, "Which size?")).step(|s, _| {
-                s.send("done");
-                s.end_dialog();
-                Ok(())
-            }),
+            Waterfall::new()
+                .step(|s, _| prompts::text(s, "Which size?"))
+                .step(|s, _| {
+                    s.send("done");
+                    s.end_dialog();
+                    Ok(())
+                }),
         )
 }
 
 async fn raw(t: &TestBot, keys: &[&str]) -> Vec<String> {
-    t.storage.read_many(keys).await.unwrap().into_iter().map(|s| format!("{s:?}")).collect()
+    t.storage
+        .read_many(keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| format!("{s:?}"))
+        .collect()
 }
 
 #[tokio::test]
@@ -28,14 +39,29 @@ async fn an_ad_hoc_send_mid_waterfall_changes_no_stored_byte() {
     let t = TestBot::new(bot());
     let ann = t.user("ann");
     ann.say("hi").await.expect(&["Which size?"]);
-    let keys = ["user/mock/ann", "conversation/mock/conv-ann", "private/mock/conv-ann/ann", "address/mock/ann"];
+    let keys = [
+        "user/mock/ann",
+        "conversation/mock/conv-ann",
+        "private/mock/conv-ann/ann",
+        "address/mock/ann",
+    ];
     let before = raw(&t, &keys).await;
     let writes = t.storage.writes();
-    let r = t.bot.send(vec![Message::to(&ann.address).text("Hello, this is a notification")]).await.unwrap();
+    let r = t
+        .bot
+        .send(vec![
+            Message::to(&ann.address).text("Hello, this is a notification"),
+        ])
+        .await
+        .unwrap();
     let receipt = r[0].as_ref().unwrap();
     assert_eq!(receipt.conversation_id, "conv-ann");
     assert_eq!(ann.new_texts(), ["Hello, this is a notification"]);
-    assert_eq!(raw(&t, &keys).await, before, "stored state is byte-for-byte the same");
+    assert_eq!(
+        raw(&t, &keys).await,
+        before,
+        "stored state is byte-for-byte the same"
+    );
     assert_eq!(t.storage.writes(), writes, "nothing written at all");
     ann.say("large").await.expect(&["done"]);
 }
@@ -44,13 +70,33 @@ async fn an_ad_hoc_send_mid_waterfall_changes_no_stored_byte() {
 async fn users_who_never_wrote_are_not_contacted_unless_the_caller_opts_in() {
     let t = TestBot::new(bot());
     let stranger = t.user("stranger");
-    let err = t.bot.send(vec![Message::to(&stranger.address).text("hi")]).await.unwrap_err();
+    let err = t
+        .bot
+        .send(vec![Message::to(&stranger.address).text("hi")])
+        .await
+        .unwrap_err();
     assert!(matches!(err, BotError::NotConsented { ref user, .. } if user == "stranger"));
     assert!(t.channel.sent().is_empty());
-    let err = t.bot.begin_dialog(&stranger.address, "*:/", None, botcore::ProactiveMode::Interrupt).await.unwrap_err();
+    let err = t
+        .bot
+        .begin_dialog(
+            &stranger.address,
+            "*:/",
+            None,
+            botcore::ProactiveMode::Interrupt,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, BotError::NotConsented { .. }));
-    let opts = SendOptions { allow_unconsented: true, ..Default::default() };
-    let r = t.bot.send_with(vec![Message::to(&stranger.address).text("hi")], opts).await.unwrap();
+    let opts = SendOptions {
+        allow_unconsented: true,
+        ..Default::default()
+    };
+    let r = t
+        .bot
+        .send_with(vec![Message::to(&stranger.address).text("hi")], opts)
+        .await
+        .unwrap();
     assert!(r[0].is_ok());
 }
 
@@ -61,7 +107,14 @@ async fn an_address_without_conversation_starts_one_and_says_which() {
     ann.say("hi").await;
     let mut saved = ann.address.clone();
     saved.conversation = None;
-    let r = t.bot.send(vec![Message::to(&saved).text("one"), Message::to(&saved).text("two")]).await.unwrap();
+    let r = t
+        .bot
+        .send(vec![
+            Message::to(&saved).text("one"),
+            Message::to(&saved).text("two"),
+        ])
+        .await
+        .unwrap();
     let c1 = &r[0].as_ref().unwrap().conversation_id;
     let c2 = &r[1].as_ref().unwrap().conversation_id;
     assert!(c1.starts_with("started-ann"), "{c1}");
@@ -80,10 +133,19 @@ async fn a_stale_saved_address_is_sent_with_the_fresh_service_url() {
     // The channel moved: the user's next message comes from a new service URL.
     let mut moved = ann.address.clone();
     moved.service_url = "https://new.channel.invalid".into();
-    t.bot.receive(Message::to(&moved).text("large")).await.unwrap();
-    t.bot.send(vec![Message::to(&saved).text("ping")]).await.unwrap();
+    t.bot
+        .receive(Message::to(&moved).text("large"))
+        .await
+        .unwrap();
+    t.bot
+        .send(vec![Message::to(&saved).text("ping")])
+        .await
+        .unwrap();
     let last = t.channel.sent().pop().unwrap();
-    assert_eq!((last.text.as_str(), last.address.service_url.as_str()), ("ping", "https://new.channel.invalid"));
+    assert_eq!(
+        (last.text.as_str(), last.address.service_url.as_str()),
+        ("ping", "https://new.channel.invalid")
+    );
 }
 
 #[tokio::test]
@@ -92,18 +154,54 @@ async fn delivery_failures_are_typed_keep_order_and_mark_dead_addresses() {
     for u in ["ann", "bo", "cy"] {
         t.user(u).say("hi").await;
     }
-    t.channel.fail_next_for("ann", Fault::Throttled(Duration::from_secs(3)));
+    t.channel
+        .fail_next_for("ann", Fault::Throttled(Duration::from_secs(3)));
     let ann = t.user("ann").address;
-    let r = t.bot.send(vec![Message::to(&ann).text("1"), Message::to(&ann).text("2")]).await.unwrap();
-    assert_eq!(r[0], Err(DeliveryError::Throttled { retry_after: Some(Duration::from_secs(3)) }));
-    assert_eq!(r[1], Err(DeliveryError::Skipped), "order kept: the second is not sent past a failed first");
+    let r = t
+        .bot
+        .send(vec![
+            Message::to(&ann).text("1"),
+            Message::to(&ann).text("2"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        r[0],
+        Err(DeliveryError::Throttled {
+            retry_after: Some(Duration::from_secs(3))
+        })
+    );
+    assert_eq!(
+        r[1],
+        Err(DeliveryError::Skipped),
+        "order kept: the second is not sent past a failed first"
+    );
     t.channel.fail_next_for("bo", Fault::Forbidden);
-    let r = t.bot.send(vec![Message::to(&t.user("bo").address).text("x")]).await.unwrap();
+    let r = t
+        .bot
+        .send(vec![Message::to(&t.user("bo").address).text("x")])
+        .await
+        .unwrap();
     assert!(matches!(&r[0], Err(e) if e.is_permanent()));
-    let known: Vec<String> = t.bot.all_addresses().await.unwrap().into_iter().map(|a| a.user.id).collect();
-    assert_eq!(known, ["ann", "cy"], "the blocked user is skipped by fan-outs");
+    let known: Vec<String> = t
+        .bot
+        .all_addresses()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.user.id)
+        .collect();
+    assert_eq!(
+        known,
+        ["ann", "cy"],
+        "the blocked user is skipped by fan-outs"
+    );
     t.user("bo").say("back again").await;
-    assert_eq!(t.bot.all_addresses().await.unwrap().len(), 3, "writing again revives the address");
+    assert_eq!(
+        t.bot.all_addresses().await.unwrap().len(),
+        3,
+        "writing again revives the address"
+    );
 }
 
 #[tokio::test]
@@ -132,10 +230,20 @@ async fn the_address_book_lists_every_user_in_pages() {
 async fn ad_hoc_sends_are_localized_only_when_asked() {
     let t = TestBot::new(bot());
     let ana = t.user("ana");
-    ana.send(Message::to(&ana.address).text("hola").locale("es")).await;
-    t.bot.send(vec![Message::to(&ana.address).text("notice")]).await.unwrap();
-    let opts = SendOptions { localize: true, ..Default::default() };
-    t.bot.send_with(vec![Message::to(&ana.address).text("notice")], opts).await.unwrap();
+    ana.send(Message::to(&ana.address).text("hola").locale("es"))
+        .await;
+    t.bot
+        .send(vec![Message::to(&ana.address).text("notice")])
+        .await
+        .unwrap();
+    let opts = SendOptions {
+        localize: true,
+        ..Default::default()
+    };
+    t.bot
+        .send_with(vec![Message::to(&ana.address).text("notice")], opts)
+        .await
+        .unwrap();
     assert_eq!(ana.new_texts(), ["notice", "aviso"]);
 }
 
@@ -146,8 +254,27 @@ async fn reminders_survive_a_restart_fire_once_and_can_be_cancelled() {
     ann.say("hi").await;
     let at = t.clock.now_ms() + 60_000;
     let msg = Message::to(&ann.address).text("Reminder: stand-up");
-    t.bot.schedule(at, &ann.address, JobAction::Message { message: msg.clone() }).await.unwrap();
-    let cancelled = t.bot.schedule(at, &ann.address, JobAction::Message { message: msg.text("never") }).await.unwrap();
+    t.bot
+        .schedule(
+            at,
+            &ann.address,
+            JobAction::Message {
+                message: msg.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let cancelled = t
+        .bot
+        .schedule(
+            at,
+            &ann.address,
+            JobAction::Message {
+                message: msg.text("never"),
+            },
+        )
+        .await
+        .unwrap();
     assert!(t.bot.cancel_scheduled(&cancelled).await.unwrap());
     // The first process goes away; two new ones share the storage.
     let (p1, p2) = (t.sharing(bot()), t.sharing(bot()));
@@ -168,7 +295,15 @@ async fn jobs_found_too_late_are_skipped_by_the_catch_up_policy() {
     ann.new_messages();
     let at = t.clock.now_ms() + 1_000;
     let late = Message::to(&ann.address).text("too late");
-    t.bot.schedule_job(at, &ann.address, JobAction::Message { message: late }, Some(5_000)).await.unwrap();
+    t.bot
+        .schedule_job(
+            at,
+            &ann.address,
+            JobAction::Message { message: late },
+            Some(5_000),
+        )
+        .await
+        .unwrap();
     t.clock.advance(Duration::from_secs(3_600));
     let reports = t.bot.tick().await.unwrap();
     assert!(matches!(reports[0].result, Ok(false)));
@@ -183,8 +318,28 @@ async fn fan_out_reports_per_recipient_in_order() {
         u.say("hi").await;
     }
     let addresses = users.iter().map(|u| u.address.clone()).collect();
-    let results = t.bot.fan_out(addresses, FanOutAction::Message(Message::default().text("news")), 2).await;
-    let summary: Vec<(String, bool)> = results.iter().map(|r| (r.address.user.id.clone(), r.result.is_ok())).collect();
-    assert_eq!(summary, [("ann".into(), true), ("bo".into(), true), ("cy".into(), false)]);
-    assert!(matches!(results[2].result, Err(BotError::NotConsented { .. })));
+    let results = t
+        .bot
+        .fan_out(
+            addresses,
+            FanOutAction::Message(Message::default().text("news")),
+            2,
+        )
+        .await;
+    let summary: Vec<(String, bool)> = results
+        .iter()
+        .map(|r| (r.address.user.id.clone(), r.result.is_ok()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("ann".into(), true),
+            ("bo".into(), true),
+            ("cy".into(), false)
+        ]
+    );
+    assert!(matches!(
+        results[2].result,
+        Err(BotError::NotConsented { .. })
+    ));
 }

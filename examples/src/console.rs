@@ -4,7 +4,9 @@
 //! that turns input into [`Message`]s for [`Bot::receive`] on the way in.
 
 use async_trait::async_trait;
-use botcore::{Address, Bot, ChannelAccount, Connector, DeliveryError, Message, MessageKind, Receipt};
+use botcore::{
+    Address, Bot, ChannelAccount, Connector, DeliveryError, Message, MessageKind, Receipt,
+};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,9 +18,13 @@ pub const CHANNEL_ID: &str = "console";
 
 /// The address of the person at the terminal.
 pub fn user_address() -> Address {
-    Address::new(CHANNEL_ID, ChannelAccount::new("you").with_name("You"), ChannelAccount::new("bot").with_name("Bot"))
-        .with_conversation("console")
-        .with_service_url("console://local")
+    Address::new(
+        CHANNEL_ID,
+        ChannelAccount::new("you").with_name("You"),
+        ChannelAccount::new("bot").with_name("Bot"),
+    )
+    .with_conversation("console")
+    .with_service_url("console://local")
 }
 
 /// Prints the bot's messages to a writer (stdout by default).
@@ -42,7 +48,10 @@ impl ConsoleConnector {
 
     /// Prints to any writer.
     pub fn to_writer(out: Box<dyn Write + Send>) -> Self {
-        Self { out: Arc::new(Mutex::new(out)), next: Arc::new(AtomicU64::new(1)) }
+        Self {
+            out: Arc::new(Mutex::new(out)),
+            next: Arc::new(AtomicU64::new(1)),
+        }
     }
 }
 
@@ -56,9 +65,14 @@ impl Connector for ConsoleConnector {
             other => format!("({})", other.as_str()),
         };
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        writeln!(out, "bot> {line}").and_then(|_| out.flush()).map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
+        writeln!(out, "bot> {line}")
+            .and_then(|_| out.flush())
+            .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        Ok(Receipt { activity_id: Some(format!("console-{n}")), conversation_id: "console".into() })
+        Ok(Receipt {
+            activity_id: Some(format!("console-{n}")),
+            conversation_id: "console".into(),
+        })
     }
 
     async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError> {

@@ -20,7 +20,11 @@ pub fn bot() -> BotBuilder {
 }
 
 /// Sends the notification to a saved address.
-pub async fn notify(bot: &Bot, saved: &Address, text: &str) -> Result<Result<Receipt, DeliveryError>, BotError> {
+pub async fn notify(
+    bot: &Bot,
+    saved: &Address,
+    text: &str,
+) -> Result<Result<Receipt, DeliveryError>, BotError> {
     let mut results = bot.send(vec![Message::to(saved).text(text)]).await?;
     Ok(results.pop().unwrap_or(Err(DeliveryError::Skipped)))
 }

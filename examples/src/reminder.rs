@@ -16,7 +16,8 @@ pub fn bot() -> BotBuilder {
             let text = s.message().text.clone();
             match text.strip_prefix("remind me ") {
                 Some(what) => {
-                    let reminder = Message::to(&s.address().without_reply()).text(format!("Reminder: {what}"));
+                    let reminder =
+                        Message::to(&s.address().without_reply()).text(format!("Reminder: {what}"));
                     s.schedule_in(DELAY, JobAction::Message { message: reminder });
                     s.send("OK, I'll remind you in a minute.");
                 }

@@ -44,7 +44,11 @@ pub fn bot() -> BotBuilder {
 
 /// Begins the stand-up for every member (interrupting whatever they are doing).
 pub async fn start(bot: &Bot, members: Vec<Address>) -> Vec<FanOutResult> {
-    let action = FanOutAction::Dialog { id: "*:standup".into(), args: None, mode: ProactiveMode::Interrupt };
+    let action = FanOutAction::Dialog {
+        id: "*:standup".into(),
+        args: None,
+        mode: ProactiveMode::Interrupt,
+    };
     bot.fan_out(members, action, 8).await
 }
 
@@ -65,8 +69,16 @@ pub async fn report(bot: &Bot, members: &[Address]) -> Result<Vec<ReportEntry>, 
     for m in members {
         let session = bot.load_session(m).await?;
         let a = session.user_data().get(ANSWERS);
-        let field = |k: &str| a.and_then(|a| a.get(k)).and_then(|v| v.as_str()).map(str::to_owned);
-        out.push(ReportEntry { user: m.user.id.clone(), yesterday: field("yesterday"), today: field("today") });
+        let field = |k: &str| {
+            a.and_then(|a| a.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        out.push(ReportEntry {
+            user: m.user.id.clone(),
+            yesterday: field("yesterday"),
+            today: field("today"),
+        });
     }
     Ok(out)
 }

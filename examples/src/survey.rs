@@ -3,14 +3,14 @@
 //! the order resumes exactly where it was (its unanswered prompt is asked again).
 
 use botcore::proactive::scheduler::JobAction;
-use botcore::{Bot, BotBuilder, Prompt, ProactiveMode, Waterfall, json, prompts};
+use botcore::{Bot, BotBuilder, ProactiveMode, Prompt, Waterfall, json, prompts};
 use std::time::Duration;
 
 /// What the bot says before scheduling the survey.
-pub const ANNOUNCE: &str = "Hey there, I'm going to interrupt our conversation and start a survey in five seconds...";
+pub const ANNOUNCE: &str =
+    "Hey there, I'm going to interrupt our conversation and start a survey in five seconds...";
 /// What the survey says while it has control.
-pub const SURVEY: &str =
-    "Hello, I'm the survey dialog. I'm interrupting your conversation to ask you a question. Type \"done\" to resume";
+pub const SURVEY: &str = "Hello, I'm the survey dialog. I'm interrupting your conversation to ask you a question. Type \"done\" to resume";
 /// What the survey says when it hands control back.
 pub const BACK: &str = "Great, back to the original conversation";
 
@@ -33,13 +33,21 @@ pub fn order_dialog() -> Waterfall {
     Waterfall::new()
         .step(|s, _| Prompt::choice("Which size?", ["small", "medium", "large"]).begin(s))
         .step(|s, r| {
-            let size = r.value.as_ref().and_then(|v| v.get("entity")).cloned().unwrap_or(json!("medium"));
+            let size = r
+                .value
+                .as_ref()
+                .and_then(|v| v.get("entity"))
+                .cloned()
+                .unwrap_or(json!("medium"));
             s.dialog_data_mut().insert("size".into(), size);
             prompts::text(s, "Which topping?")
         })
         .step(|s, r| {
             let size = s.dialog_data()["size"].as_str().unwrap_or("").to_owned();
-            s.send(format!("Your order: a {size} pizza with {}.", r.as_str().unwrap_or("nothing")));
+            s.send(format!(
+                "Your order: a {size} pizza with {}.",
+                r.as_str().unwrap_or("nothing")
+            ));
             s.end_dialog();
             Ok(())
         })
@@ -55,9 +63,15 @@ pub fn bot(custom_api_url: Option<String>) -> BotBuilder {
                 .step(move |s, _| {
                     s.send(ANNOUNCE);
                     if let Some(url) = &custom_api_url {
-                        s.send(format!("You can also make me send a message by accessing: {url}"));
+                        s.send(format!(
+                            "You can also make me send a message by accessing: {url}"
+                        ));
                     }
-                    let survey = JobAction::Dialog { id: "*:survey".into(), args: None, mode: ProactiveMode::Interrupt };
+                    let survey = JobAction::Dialog {
+                        id: "*:survey".into(),
+                        args: None,
+                        mode: ProactiveMode::Interrupt,
+                    };
                     s.schedule_in(Duration::from_secs(5), survey);
                     s.begin_dialog("order", None)
                 })

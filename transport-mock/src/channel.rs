@@ -31,10 +31,18 @@ pub enum Fault {
 impl Fault {
     fn error(&self) -> DeliveryError {
         match self {
-            Self::Throttled(d) => DeliveryError::Throttled { retry_after: Some(*d) },
+            Self::Throttled(d) => DeliveryError::Throttled {
+                retry_after: Some(*d),
+            },
             Self::ServerError => DeliveryError::Ambiguous("500 Internal Server Error".into()),
-            Self::Forbidden => DeliveryError::Permanent { status: 403, code: Some("BotBlocked".into()) },
-            Self::NotFound => DeliveryError::Permanent { status: 404, code: Some("ConversationNotFound".into()) },
+            Self::Forbidden => DeliveryError::Permanent {
+                status: 403,
+                code: Some("BotBlocked".into()),
+            },
+            Self::NotFound => DeliveryError::Permanent {
+                status: 404,
+                code: Some("ConversationNotFound".into()),
+            },
             Self::Unreachable => DeliveryError::Unreachable("connection refused".into()),
         }
     }
@@ -87,12 +95,19 @@ impl MockChannel {
 
     /// Messages delivered since position `from` of the log.
     pub fn sent_since(&self, from: usize) -> Vec<Message> {
-        lock(&self.inner.sent).get(from..).map(<[Message]>::to_vec).unwrap_or_default()
+        lock(&self.inner.sent)
+            .get(from..)
+            .map(<[Message]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Messages delivered to `conversation_id`.
     pub fn sent_to(&self, conversation_id: &str) -> Vec<Message> {
-        lock(&self.inner.sent).iter().filter(|m| m.address.conversation_id() == Some(conversation_id)).cloned().collect()
+        lock(&self.inner.sent)
+            .iter()
+            .filter(|m| m.address.conversation_id() == Some(conversation_id))
+            .cloned()
+            .collect()
     }
 
     /// Messages that the channel refused, with the error it answered.
@@ -112,7 +127,9 @@ impl MockChannel {
 
     fn take_fault(&self, user: &str) -> Option<Fault> {
         let mut f = lock(&self.inner.faults);
-        let pos = f.iter().position(|(u, _)| u.as_deref().is_none_or(|u| u == user))?;
+        let pos = f
+            .iter()
+            .position(|(u, _)| u.as_deref().is_none_or(|u| u == user))?;
         f.remove(pos).map(|(_, fault)| fault)
     }
 }
@@ -128,11 +145,17 @@ impl Connector for MockChannel {
         let conversation_id = message
             .address
             .conversation_id()
-            .ok_or_else(|| DeliveryError::Permanent { status: 400, code: Some("MissingConversation".into()) })?
+            .ok_or_else(|| DeliveryError::Permanent {
+                status: 400,
+                code: Some("MissingConversation".into()),
+            })?
             .to_owned();
         let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.inner.sent).push(message.clone());
-        Ok(Receipt { activity_id: Some(format!("mock-activity-{n}")), conversation_id })
+        Ok(Receipt {
+            activity_id: Some(format!("mock-activity-{n}")),
+            conversation_id,
+        })
     }
 
     async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError> {
@@ -141,7 +164,10 @@ impl Connector for MockChannel {
         }
         let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut a = address.clone();
-        a.conversation = Some(ConversationAccount::new(format!("started-{}-{n}", address.user.id)));
+        a.conversation = Some(ConversationAccount::new(format!(
+            "started-{}-{n}",
+            address.user.id
+        )));
         a.id = None;
         lock(&self.inner.started).push(address.clone());
         Ok(a)

@@ -3,10 +3,13 @@
 use crate::channel::{MOCK_CHANNEL_ID, MOCK_SERVICE_URL, MockChannel};
 use crate::storage::FaultyStorage;
 use botcore::state::Frame;
-use botcore::{Address, Bot, BotBuilder, BotError, ChannelAccount, ManualClock, Message, MessageKind, TurnOutcome};
+use botcore::{
+    Address, Bot, BotBuilder, BotError, ChannelAccount, ManualClock, Message, MessageKind,
+    TurnOutcome,
+};
 use serde_json::{Map, Value};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use storage_memory::MemoryStorage;
 
 /// The start time of every test bot's manual clock (2023-11-14T22:13:20Z).
@@ -41,17 +44,33 @@ impl TestBot {
     /// Builds a second bot that shares this one's channel, storage and clock: like a second
     /// process of the same bot (for races and restarts).
     pub fn sharing(&self, builder: BotBuilder) -> Self {
-        Self::assemble(builder, self.channel.clone(), self.storage.clone(), self.clock.clone())
+        Self::assemble(
+            builder,
+            self.channel.clone(),
+            self.storage.clone(),
+            self.clock.clone(),
+        )
     }
 
-    fn assemble(builder: BotBuilder, channel: MockChannel, storage: FaultyStorage<MemoryStorage>, clock: ManualClock) -> Self {
+    fn assemble(
+        builder: BotBuilder,
+        channel: MockChannel,
+        storage: FaultyStorage<MemoryStorage>,
+        clock: ManualClock,
+    ) -> Self {
         let bot = builder
             .connector(channel.clone())
             .storage(storage.clone())
             .clock(clock.clone())
             .build()
             .unwrap_or_else(|e| panic!("test bot does not build: {e}"));
-        Self { bot, channel, storage, clock, next_message: Arc::new(AtomicU64::new(1)) }
+        Self {
+            bot,
+            channel,
+            storage,
+            clock,
+            next_message: Arc::new(AtomicU64::new(1)),
+        }
     }
 
     /// A user in a one-to-one conversation of their own (`conv-<id>`).
@@ -61,15 +80,27 @@ impl TestBot {
 
     /// A user in the given conversation (several users may share one).
     pub fn user_in(&self, id: &str, conversation: &str) -> TestUser {
-        let address = Address::new(MOCK_CHANNEL_ID, ChannelAccount::new(id).with_name(id), ChannelAccount::new("bot").with_name("bot"))
-            .with_conversation(conversation)
-            .with_service_url(MOCK_SERVICE_URL);
-        TestUser { bot: self.clone(), address, cursor: Arc::new(AtomicUsize::new(0)) }
+        let address = Address::new(
+            MOCK_CHANNEL_ID,
+            ChannelAccount::new(id).with_name(id),
+            ChannelAccount::new("bot").with_name("bot"),
+        )
+        .with_conversation(conversation)
+        .with_service_url(MOCK_SERVICE_URL);
+        TestUser {
+            bot: self.clone(),
+            address,
+            cursor: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// The user's stored state, as the next turn would load it.
     pub async fn state(&self, user: &TestUser) -> UserState {
-        let s = self.bot.load_session(&user.address).await.unwrap_or_else(|e| panic!("cannot load state: {e}"));
+        let s = self
+            .bot
+            .load_session(&user.address)
+            .await
+            .unwrap_or_else(|e| panic!("cannot load state: {e}"));
         UserState {
             user_data: s.user_data().clone(),
             conversation_data: s.conversation_data().clone(),
@@ -80,7 +111,11 @@ impl TestBot {
 
     /// Runs due scheduled jobs (after moving the clock).
     pub async fn tick(&self) -> usize {
-        self.bot.tick().await.map(|r| r.len()).unwrap_or_else(|e| panic!("tick failed: {e}"))
+        self.bot
+            .tick()
+            .await
+            .map(|r| r.len())
+            .unwrap_or_else(|e| panic!("tick failed: {e}"))
     }
 
     /// Moves the clock forward and runs due jobs.
@@ -135,7 +170,11 @@ pub struct Replies {
 impl Replies {
     /// The texts of the message activities, in order.
     pub fn texts(&self) -> Vec<&str> {
-        self.messages.iter().filter(|m| m.kind == MessageKind::Message).map(|m| m.text.as_str()).collect()
+        self.messages
+            .iter()
+            .filter(|m| m.kind == MessageKind::Message)
+            .map(|m| m.text.as_str())
+            .collect()
     }
 
     /// Asserts that the texts are exactly `expected`, with a readable diff on failure.
@@ -166,12 +205,22 @@ impl TestUser {
             message.address = self.address.clone();
         }
         message.address.id = Some(self.bot.next_message_id());
-        let conv = message.address.conversation_id().unwrap_or_default().to_owned();
+        let conv = message
+            .address
+            .conversation_id()
+            .unwrap_or_default()
+            .to_owned();
         let mark = self.bot.channel.sent_len();
         let outcome = self.bot.bot.receive(message).await;
-        let messages: Vec<Message> =
-            self.bot.channel.sent_since(mark).into_iter().filter(|m| m.address.conversation_id() == Some(conv.as_str())).collect();
-        self.cursor.store(self.bot.channel.sent_to(&conv).len(), Ordering::SeqCst);
+        let messages: Vec<Message> = self
+            .bot
+            .channel
+            .sent_since(mark)
+            .into_iter()
+            .filter(|m| m.address.conversation_id() == Some(conv.as_str()))
+            .collect();
+        self.cursor
+            .store(self.bot.channel.sent_to(&conv).len(), Ordering::SeqCst);
         Replies { messages, outcome }
     }
 
@@ -185,7 +234,11 @@ impl TestUser {
 
     /// The texts of [`new_messages`](Self::new_messages).
     pub fn new_texts(&self) -> Vec<String> {
-        self.new_messages().into_iter().filter(|m| m.kind == MessageKind::Message).map(|m| m.text).collect()
+        self.new_messages()
+            .into_iter()
+            .filter(|m| m.kind == MessageKind::Message)
+            .map(|m| m.text)
+            .collect()
     }
 
     /// The user's conversation id.

@@ -28,7 +28,7 @@ mod kit;
 mod storage;
 mod transcript;
 
-pub use channel::{Fault, MockChannel, MOCK_CHANNEL_ID, MOCK_SERVICE_URL};
+pub use channel::{Fault, MOCK_CHANNEL_ID, MOCK_SERVICE_URL, MockChannel};
 pub use kit::{Replies, START_MS, TestBot, TestUser, UserState};
 pub use storage::FaultyStorage;
 pub use transcript::TranscriptError;

@@ -25,17 +25,24 @@ pub struct FaultyStorage<S> {
 impl<S: Storage> FaultyStorage<S> {
     /// Wraps `inner`, healthy and fast.
     pub fn new(inner: S) -> Self {
-        Self { inner, knobs: Arc::default() }
+        Self {
+            inner,
+            knobs: Arc::default(),
+        }
     }
 
     /// Every read's answer arrives this long after the data was read (to make concurrent turns overlap).
     pub fn set_read_delay(&self, d: Duration) {
-        self.knobs.read_delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+        self.knobs
+            .read_delay_ms
+            .store(d.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Every write waits this long first.
     pub fn set_write_delay(&self, d: Duration) {
-        self.knobs.write_delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+        self.knobs
+            .write_delay_ms
+            .store(d.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Makes every call fail with [`StorageError::Unavailable`] (the backend went away).
@@ -61,7 +68,9 @@ impl<S: Storage> FaultyStorage<S> {
 
     fn check(&self) -> Result<(), StorageError> {
         if self.knobs.down.load(Ordering::SeqCst) {
-            return Err(StorageError::Unavailable("storage is down (injected fault)".into()));
+            return Err(StorageError::Unavailable(
+                "storage is down (injected fault)".into(),
+            ));
         }
         Ok(())
     }
@@ -85,7 +94,12 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         self.inner.write_many(ops).await
     }
 
-    async fn list_keys(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, StorageError> {
+    async fn list_keys(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
         self.check()?;
         self.inner.list_keys(prefix, after, limit).await
     }

@@ -19,7 +19,9 @@ impl std::error::Error for TranscriptError {}
 fn render(m: &Message) -> String {
     match &m.kind {
         MessageKind::Message => m.text.replace('\n', "\\n"),
-        MessageKind::EndOfConversation => format!("[endOfConversation:{}]", m.code.as_deref().unwrap_or("")),
+        MessageKind::EndOfConversation => {
+            format!("[endOfConversation:{}]", m.code.as_deref().unwrap_or(""))
+        }
         other => format!("[{}]", other.as_str()),
     }
 }
@@ -31,9 +33,17 @@ pub(crate) fn diff<E: AsRef<str>, A: AsRef<str>>(expected: &[E], actual: &[A]) -
         let e = expected.get(i).map(AsRef::as_ref);
         let a = actual.get(i).map(AsRef::as_ref);
         let mark = if e == a { ' ' } else { '✗' };
-        out.push_str(&format!("  {mark} expected: {}\n", e.map(|s| format!("{s:?}")).unwrap_or_else(|| "(nothing)".into())));
+        out.push_str(&format!(
+            "  {mark} expected: {}\n",
+            e.map(|s| format!("{s:?}"))
+                .unwrap_or_else(|| "(nothing)".into())
+        ));
         if e != a {
-            out.push_str(&format!("      actual: {}\n", a.map(|s| format!("{s:?}")).unwrap_or_else(|| "(nothing)".into())));
+            out.push_str(&format!(
+                "      actual: {}\n",
+                a.map(|s| format!("{s:?}"))
+                    .unwrap_or_else(|| "(nothing)".into())
+            ));
         }
     }
     out
@@ -46,7 +56,11 @@ impl TestBot {
     /// break); `< [typing]`, `< [endOfConversation:code]` for other activities. Blank lines
     /// are ignored, indentation too.
     #[track_caller]
-    pub fn transcript<'a>(&'a self, user_id: &'a str, script: &'a str) -> impl Future<Output = ()> + 'a {
+    pub fn transcript<'a>(
+        &'a self,
+        user_id: &'a str,
+        script: &'a str,
+    ) -> impl Future<Output = ()> + 'a {
         let caller = std::panic::Location::caller();
         async move {
             if let Err(e) = self.try_transcript(user_id, script).await {
@@ -64,11 +78,15 @@ impl TestBot {
                 turns.push((said.trim().to_owned(), Vec::new()));
             } else if let Some(reply) = line.strip_prefix('<') {
                 let Some(turn) = turns.last_mut() else {
-                    return Err(TranscriptError(format!("bot line before any user line: {line}")));
+                    return Err(TranscriptError(format!(
+                        "bot line before any user line: {line}"
+                    )));
                 };
                 turn.1.push(reply.trim().to_owned());
             } else {
-                return Err(TranscriptError(format!("transcript lines start with > or <: {line}")));
+                return Err(TranscriptError(format!(
+                    "transcript lines start with > or <: {line}"
+                )));
             }
         }
         for (i, (said, expected)) in turns.iter().enumerate() {

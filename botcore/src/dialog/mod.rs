@@ -51,12 +51,20 @@ pub struct DialogResult {
 impl DialogResult {
     /// A completed result with a value.
     pub fn completed(value: impl Into<Option<Value>>) -> Self {
-        Self { reason: ResumeReason::Completed, value: value.into(), child_id: None }
+        Self {
+            reason: ResumeReason::Completed,
+            value: value.into(),
+            child_id: None,
+        }
     }
 
     /// A result with the given reason and no value.
     pub fn with_reason(reason: ResumeReason) -> Self {
-        Self { reason, value: None, child_id: None }
+        Self {
+            reason,
+            value: None,
+            child_id: None,
+        }
     }
 
     /// The value as a string slice, if it is one.
@@ -93,7 +101,11 @@ pub trait Dialog: Send + Sync + Debug + 'static {
 
     /// The dialog above this one ended (a child it began, or a proactive interruption) and
     /// this dialog is on top again.
-    async fn dialog_resumed(&self, session: &mut Session, result: DialogResult) -> Result<(), BotError> {
+    async fn dialog_resumed(
+        &self,
+        session: &mut Session,
+        result: DialogResult,
+    ) -> Result<(), BotError> {
         session.end_dialog_with_result(result);
         Ok(())
     }

@@ -29,11 +29,26 @@ pub const LIBRARY: &str = "BotBuilder";
 
 /// Localization keys of the system strings, with their v3 English defaults.
 pub const SYSTEM_STRINGS: &[(&str, &str)] = &[
-    ("BotBuilder:text_retry", "I didn't understand. Please try again."),
-    ("BotBuilder:number_retry", "I didn't recognize that as a number. Please enter a number."),
-    ("BotBuilder:confirm_retry", "I didn't understand. Please answer 'yes' or 'no'."),
-    ("BotBuilder:choice_retry", "I didn't understand. Please choose an option from the list."),
-    ("BotBuilder:default_error", "Oops. Something went wrong and we need to start over."),
+    (
+        "BotBuilder:text_retry",
+        "I didn't understand. Please try again.",
+    ),
+    (
+        "BotBuilder:number_retry",
+        "I didn't recognize that as a number. Please enter a number.",
+    ),
+    (
+        "BotBuilder:confirm_retry",
+        "I didn't understand. Please answer 'yes' or 'no'.",
+    ),
+    (
+        "BotBuilder:choice_retry",
+        "I didn't understand. Please choose an option from the list.",
+    ),
+    (
+        "BotBuilder:default_error",
+        "Oops. Something went wrong and we need to start over.",
+    ),
     ("BotBuilder:confirm_yes", "yes"),
     ("BotBuilder:confirm_no", "no"),
     ("BotBuilder:list_or", " or "),
@@ -188,7 +203,11 @@ const RETRIED: &str = "retried";
 pub(crate) struct PromptDialog(pub(crate) PromptKind);
 
 fn options(session: &Session) -> Result<Prompt, BotError> {
-    let v = session.dialog_data().get(OPTIONS).cloned().unwrap_or(Value::Null);
+    let v = session
+        .dialog_data()
+        .get(OPTIONS)
+        .cloned()
+        .unwrap_or(Value::Null);
     serde_json::from_value(v).map_err(|e| BotError::CorruptState(format!("prompt options: {e}")))
 }
 
@@ -198,7 +217,11 @@ fn render_choices(session: &Session, text: &str, choices: &[String]) -> String {
     }
     if choices.len() <= 3 {
         let or = session.localize("BotBuilder:list_or");
-        let items: Vec<String> = choices.iter().enumerate().map(|(i, c)| format!("{}. {c}", i + 1)).collect();
+        let items: Vec<String> = choices
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{}. {c}", i + 1))
+            .collect();
         let list = match items.as_slice() {
             [one] => one.clone(),
             [a, b] => format!("{a}{or}{b}"),
@@ -225,7 +248,9 @@ fn send_prompt(session: &mut Session, opts: &Prompt, retry: bool) {
         session.localize(&opts.prompt).into_owned()
     };
     let text = render_choices(session, &base, &opts.choices);
-    let mut m = Message::to(session.address()).text(text).input_hint("expectingInput");
+    let mut m = Message::to(session.address())
+        .text(text)
+        .input_hint("expectingInput");
     m.locale = Some(session.preferred_locale().to_owned());
     session.outbox.push(m);
 }
@@ -241,7 +266,8 @@ fn recognize(session: &Session, opts: &Prompt) -> Option<Value> {
 }
 
 const NUMBER_WORDS: &[&str] = &[
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve",
 ];
 
 /// Finds the first number in `text` (digits, or an English number word up to twelve).
@@ -251,13 +277,16 @@ pub fn parse_number(text: &str) -> Option<Value> {
         if let Ok(i) = w.parse::<i64>() {
             return Some(Value::from(i));
         }
-        if let Ok(f) = w.parse::<f64>() {
-            if f.is_finite() {
-                return Some(json!(f));
-            }
+        if let Ok(f) = w.parse::<f64>()
+            && f.is_finite()
+        {
+            return Some(json!(f));
         }
         let lower = w.to_ascii_lowercase();
-        NUMBER_WORDS.iter().position(|n| *n == lower).map(|i| Value::from(i as i64))
+        NUMBER_WORDS
+            .iter()
+            .position(|n| *n == lower)
+            .map(|i| Value::from(i as i64))
     })
 }
 
@@ -281,12 +310,20 @@ fn parse_choice(text: &str, choices: &[String]) -> Option<Value> {
     let found = choices
         .iter()
         .position(|c| c.to_lowercase() == t)
-        .or_else(|| t.parse::<usize>().ok().filter(|n| (1..=choices.len()).contains(n)).map(|n| n - 1))
+        .or_else(|| {
+            t.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=choices.len()).contains(n))
+                .map(|n| n - 1)
+        })
         .or_else(|| {
             let hits: Vec<usize> = choices
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| !t.is_empty() && (c.to_lowercase().contains(&t) || t.contains(&c.to_lowercase())))
+                .filter(|(_, c)| {
+                    !t.is_empty()
+                        && (c.to_lowercase().contains(&t) || t.contains(&c.to_lowercase()))
+                })
                 .map(|(i, _)| i)
                 .collect();
             (hits.len() == 1).then(|| hits[0])
@@ -298,12 +335,16 @@ fn parse_choice(text: &str, choices: &[String]) -> Option<Value> {
 impl Dialog for PromptDialog {
     async fn begin(&self, session: &mut Session, args: Option<Value>) -> Result<(), BotError> {
         let opts: Prompt = match args {
-            Some(v) => serde_json::from_value(v).map_err(|e| BotError::dialog(format!("bad prompt options: {e}")))?,
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| BotError::dialog(format!("bad prompt options: {e}")))?,
             None => Prompt::new(self.0, ""),
         };
         send_prompt(session, &opts, false);
         let data = session.dialog_data_mut();
-        data.insert(OPTIONS.into(), serde_json::to_value(&opts).map_err(BotError::dialog)?);
+        data.insert(
+            OPTIONS.into(),
+            serde_json::to_value(&opts).map_err(BotError::dialog)?,
+        );
         data.insert(TURNS.into(), Value::from(0));
         Ok(())
     }
@@ -314,7 +355,12 @@ impl Dialog for PromptDialog {
             session.end_dialog_with_result(DialogResult::completed(value));
             return Ok(());
         }
-        let turns = session.dialog_data().get(TURNS).and_then(Value::as_u64).unwrap_or(0) + 1;
+        let turns = session
+            .dialog_data()
+            .get(TURNS)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            + 1;
         if opts.max_retries.is_some_and(|max| turns > u64::from(max)) {
             session.end_dialog_with_result(DialogResult::with_reason(ResumeReason::NotCompleted));
             return Ok(());
@@ -326,10 +372,18 @@ impl Dialog for PromptDialog {
         Ok(())
     }
 
-    async fn dialog_resumed(&self, session: &mut Session, _result: DialogResult) -> Result<(), BotError> {
+    async fn dialog_resumed(
+        &self,
+        session: &mut Session,
+        _result: DialogResult,
+    ) -> Result<(), BotError> {
         let opts = options(session)?;
         if !opts.no_reprompt_after_interrupt {
-            let retried = session.dialog_data().get(RETRIED).and_then(Value::as_bool).unwrap_or(false);
+            let retried = session
+                .dialog_data()
+                .get(RETRIED)
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             send_prompt(session, &opts, retried);
         }
         Ok(())

@@ -19,7 +19,9 @@ use std::fmt;
 use std::sync::Arc;
 
 type SyncStep = dyn Fn(&mut Session, DialogResult) -> Result<(), BotError> + Send + Sync;
-type AsyncStep = dyn for<'a> Fn(&'a mut Session, DialogResult) -> BoxFuture<'a, Result<(), BotError>> + Send + Sync;
+type AsyncStep = dyn for<'a> Fn(&'a mut Session, DialogResult) -> BoxFuture<'a, Result<(), BotError>>
+    + Send
+    + Sync;
 
 #[derive(Clone)]
 enum Step {
@@ -48,7 +50,9 @@ pub struct Waterfall {
 
 impl fmt::Debug for Waterfall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Waterfall").field("steps", &self.steps.len()).finish()
+        f.debug_struct("Waterfall")
+            .field("steps", &self.steps.len())
+            .finish()
     }
 }
 
@@ -71,7 +75,10 @@ impl Waterfall {
     /// `.step_async(|s, r| Box::pin(async move { ...; Ok(()) }))`.
     pub fn step_async<F>(mut self, f: F) -> Self
     where
-        F: for<'a> Fn(&'a mut Session, DialogResult) -> BoxFuture<'a, Result<(), BotError>> + Send + Sync + 'static,
+        F: for<'a> Fn(&'a mut Session, DialogResult) -> BoxFuture<'a, Result<(), BotError>>
+            + Send
+            + Sync
+            + 'static,
     {
         self.steps.push(Step::Async(Arc::new(f)));
         self
@@ -87,7 +94,12 @@ impl Waterfall {
         self.steps.is_empty()
     }
 
-    async fn run_step(&self, session: &mut Session, index: i64, result: DialogResult) -> Result<(), BotError> {
+    async fn run_step(
+        &self,
+        session: &mut Session,
+        index: i64,
+        result: DialogResult,
+    ) -> Result<(), BotError> {
         if index < 0 {
             // `Back` from the first step: v3 ends the dialog as not completed.
             session.end_dialog_with_result(DialogResult::with_reason(ResumeReason::NotCompleted));
@@ -98,7 +110,9 @@ impl Waterfall {
             session.end_dialog_with_result(result);
             return Ok(());
         };
-        session.dialog_data_mut().insert(WATERFALL_STEP.into(), Value::from(index));
+        session
+            .dialog_data_mut()
+            .insert(WATERFALL_STEP.into(), Value::from(index));
         match step {
             Step::Sync(f) => f(session, result),
             Step::Async(f) => f(session, result).await,
@@ -107,21 +121,31 @@ impl Waterfall {
 }
 
 fn current_step(session: &Session) -> i64 {
-    session.dialog_data().get(WATERFALL_STEP).and_then(Value::as_i64).unwrap_or(0)
+    session
+        .dialog_data()
+        .get(WATERFALL_STEP)
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 #[async_trait]
 impl Dialog for Waterfall {
     async fn begin(&self, session: &mut Session, args: Option<Value>) -> Result<(), BotError> {
-        self.run_step(session, 0, DialogResult::completed(args)).await
+        self.run_step(session, 0, DialogResult::completed(args))
+            .await
     }
 
     async fn reply_received(&self, session: &mut Session) -> Result<(), BotError> {
         let text = session.message().text.clone();
-        self.run_step(session, 0, DialogResult::completed(Value::String(text))).await
+        self.run_step(session, 0, DialogResult::completed(Value::String(text)))
+            .await
     }
 
-    async fn dialog_resumed(&self, session: &mut Session, result: DialogResult) -> Result<(), BotError> {
+    async fn dialog_resumed(
+        &self,
+        session: &mut Session,
+        result: DialogResult,
+    ) -> Result<(), BotError> {
         let step = current_step(session);
         let next = match result.reason {
             ResumeReason::Back => step - 1,

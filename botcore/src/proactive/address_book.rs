@@ -8,7 +8,7 @@ use crate::address::Address;
 use crate::bot::Bot;
 use crate::error::BotError;
 use crate::state::{ADDRESS_PREFIX, address_key};
-use crate::storage::{Precondition, Stored, StorageExt};
+use crate::storage::{Precondition, StorageExt, Stored};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -52,11 +52,12 @@ pub(crate) fn update_for(
     let locale = incoming.locale.as_deref().or(message_locale);
     let pre = match stored {
         Some(s) => {
-            let rec: Option<AddressRecord> = serde_json::from_value(s.value.clone()).ok();
-            if let Some(rec) = rec {
-                if rec.unreachable.is_none() && same_route(&rec.address, incoming) && rec.address.locale.as_deref() == locale {
-                    return None;
-                }
+            if let Ok(rec) = AddressRecord::deserialize(&s.value)
+                && rec.unreachable.is_none()
+                && same_route(&rec.address, incoming)
+                && rec.address.locale.as_deref() == locale
+            {
+                return None;
             }
             Precondition::IfMatch(s.version)
         }
@@ -64,13 +65,19 @@ pub(crate) fn update_for(
     };
     let mut address = incoming.without_reply();
     address.locale = locale.map(str::to_owned);
-    let rec = AddressRecord { address, unreachable: None };
+    let rec = AddressRecord {
+        address,
+        unreachable: None,
+    };
     serde_json::to_value(rec).ok().map(|v| (v, pre))
 }
 
 impl Bot {
     /// The stored address-book record of the user of `address`, if the user ever wrote.
-    pub async fn address_record(&self, address: &Address) -> Result<Option<AddressRecord>, BotError> {
+    pub async fn address_record(
+        &self,
+        address: &Address,
+    ) -> Result<Option<AddressRecord>, BotError> {
         let key = address_key(&address.channel_id, &address.user.id);
         match self.inner.storage.read(&key).await? {
             None => Ok(None),
@@ -81,8 +88,16 @@ impl Bot {
     }
 
     /// Lists known addresses, `limit` at a time: pass the previous page's `next` as `after`.
-    pub async fn addresses(&self, after: Option<&str>, limit: usize) -> Result<AddressPage, BotError> {
-        let keys = self.inner.storage.list_keys(ADDRESS_PREFIX, after, limit).await?;
+    pub async fn addresses(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<AddressPage, BotError> {
+        let keys = self
+            .inner
+            .storage
+            .list_keys(ADDRESS_PREFIX, after, limit)
+            .await?;
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let stored = self.inner.storage.read_many(&refs).await?;
         let addresses = stored
@@ -92,7 +107,11 @@ impl Bot {
             .filter(|r| r.unreachable.is_none())
             .map(|r| r.address)
             .collect();
-        let next = if keys.len() == limit { keys.last().cloned() } else { None };
+        let next = if keys.len() == limit {
+            keys.last().cloned()
+        } else {
+            None
+        };
         Ok(AddressPage { addresses, next })
     }
 
@@ -112,14 +131,27 @@ impl Bot {
 
     /// Marks the user of `address` unreachable (after a permanent delivery failure), so
     /// fan-outs skip them until they write again.
-    pub(crate) async fn mark_unreachable(&self, address: &Address, status: u16) -> Result<(), BotError> {
+    pub(crate) async fn mark_unreachable(
+        &self,
+        address: &Address,
+        status: u16,
+    ) -> Result<(), BotError> {
         let key = address_key(&address.channel_id, &address.user.id);
         for _ in 0..4 {
-            let Some(s) = self.inner.storage.read(&key).await? else { return Ok(()) };
-            let Ok(mut rec) = serde_json::from_value::<AddressRecord>(s.value) else { return Ok(()) };
+            let Some(s) = self.inner.storage.read(&key).await? else {
+                return Ok(());
+            };
+            let Ok(mut rec) = serde_json::from_value::<AddressRecord>(s.value) else {
+                return Ok(());
+            };
             rec.unreachable = Some(status);
             let v = serde_json::to_value(rec).map_err(BotError::dialog)?;
-            match self.inner.storage.write(&key, v, Precondition::IfMatch(s.version)).await {
+            match self
+                .inner
+                .storage
+                .write(&key, v, Precondition::IfMatch(s.version))
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(crate::storage::StorageError::Conflict { .. }) => continue,
                 Err(e) => return Err(e.into()),

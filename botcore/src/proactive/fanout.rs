@@ -9,6 +9,8 @@ use futures::StreamExt;
 use serde_json::Value;
 
 /// What to do for each recipient of a fan-out.
+// Built once per fan-out: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum FanOutAction {
     /// Send this message (its address is replaced by each recipient's).
@@ -47,23 +49,33 @@ impl Bot {
     /// }
     /// # }
     /// ```
-    pub async fn fan_out(&self, addresses: Vec<Address>, action: FanOutAction, concurrency: usize) -> Vec<FanOutResult> {
-        let mut results: Vec<(usize, FanOutResult)> = futures::stream::iter(addresses.into_iter().enumerate())
-            .map(|(i, address)| {
-                let action = action.clone();
-                async move {
-                    let result = self.fan_out_one(&address, action).await;
-                    (i, FanOutResult { address, result })
-                }
-            })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
+    pub async fn fan_out(
+        &self,
+        addresses: Vec<Address>,
+        action: FanOutAction,
+        concurrency: usize,
+    ) -> Vec<FanOutResult> {
+        let mut results: Vec<(usize, FanOutResult)> =
+            futures::stream::iter(addresses.into_iter().enumerate())
+                .map(|(i, address)| {
+                    let action = action.clone();
+                    async move {
+                        let result = self.fan_out_one(&address, action).await;
+                        (i, FanOutResult { address, result })
+                    }
+                })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
         results.sort_by_key(|(i, _)| *i);
         results.into_iter().map(|(_, r)| r).collect()
     }
 
-    async fn fan_out_one(&self, address: &Address, action: FanOutAction) -> Result<ProactiveOutcome, BotError> {
+    async fn fan_out_one(
+        &self,
+        address: &Address,
+        action: FanOutAction,
+    ) -> Result<ProactiveOutcome, BotError> {
         match action {
             FanOutAction::Message(mut m) => {
                 m.address = address.clone();
@@ -71,9 +83,15 @@ impl Bot {
                 if let Some(Err(e)) = deliveries.first() {
                     return Err(BotError::Delivery(e.clone()));
                 }
-                Ok(ProactiveOutcome { address: address.clone(), deliveries, ..Default::default() })
+                Ok(ProactiveOutcome {
+                    address: address.clone(),
+                    deliveries,
+                    ..Default::default()
+                })
             }
-            FanOutAction::Dialog { id, args, mode } => self.begin_dialog(address, &id, args, mode).await,
+            FanOutAction::Dialog { id, args, mode } => {
+                self.begin_dialog(address, &id, args, mode).await
+            }
         }
     }
 }

@@ -30,7 +30,9 @@ pub(crate) struct HeldDialog {
 
 impl HeldDialog {
     fn next_check(&self, last_access: u64) -> Option<u64> {
-        let idle = self.idle_after_ms.map(|i| last_access.max(self.queued_at) + i);
+        let idle = self
+            .idle_after_ms
+            .map(|i| last_access.max(self.queued_at) + i);
         match (idle, self.deadline_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -62,7 +64,10 @@ pub(crate) fn begin_proactive(
     args: Option<Value>,
     mode: &ProactiveMode,
 ) -> Result<EntryReport, BotError> {
-    let begin = StackOp::Begin { id: id.to_owned(), args: args.clone() };
+    let begin = StackOp::Begin {
+        id: id.to_owned(),
+        args: args.clone(),
+    };
     match mode {
         ProactiveMode::Interrupt => session.op = Some(begin),
         ProactiveMode::Replace => {
@@ -70,7 +75,11 @@ pub(crate) fn begin_proactive(
             session.stack_dirty = true;
             session.op = Some(begin);
         }
-        ProactiveMode::WhenIdle { idle_after, deadline, on_deadline } => {
+        ProactiveMode::WhenIdle {
+            idle_after,
+            deadline,
+            on_deadline,
+        } => {
             if session.stack.is_empty() {
                 session.op = Some(begin);
                 return Ok(EntryReport::default());
@@ -88,7 +97,10 @@ pub(crate) fn begin_proactive(
             let mut list = held(session);
             list.push(h);
             store(session, &list);
-            return Ok(EntryReport { held: true, recheck_at });
+            return Ok(EntryReport {
+                held: true,
+                recheck_at,
+            });
         }
     }
     Ok(EntryReport::default())
@@ -120,19 +132,31 @@ pub(crate) fn check(session: &mut Session) -> Result<EntryReport, BotError> {
     let mut i = 0;
     while i < list.len() {
         let h = &list[i];
-        let idle = h.idle_after_ms.is_some_and(|ms| now >= last.max(h.queued_at) + ms);
+        let idle = h
+            .idle_after_ms
+            .is_some_and(|ms| now >= last.max(h.queued_at) + ms);
         let due = h.deadline_at.is_some_and(|d| now >= d);
         if idle || due {
             let h = list.remove(i);
             if idle || h.on_deadline == DeadlineAction::Interrupt {
-                session.op = Some(StackOp::Begin { id: h.id, args: h.args });
+                session.op = Some(StackOp::Begin {
+                    id: h.id,
+                    args: h.args,
+                });
                 break;
             }
             continue;
         }
         i += 1;
     }
-    let recheck_at = list.iter().filter_map(|h| h.next_check(last)).min().map(|t| t.max(now + 1));
+    let recheck_at = list
+        .iter()
+        .filter_map(|h| h.next_check(last))
+        .min()
+        .map(|t| t.max(now + 1));
     store(session, &list);
-    Ok(EntryReport { held: false, recheck_at })
+    Ok(EntryReport {
+        held: false,
+        recheck_at,
+    })
 }

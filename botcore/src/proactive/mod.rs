@@ -108,9 +108,15 @@ pub struct ProactiveOutcome {
 }
 
 impl Bot {
-    async fn prepare_address(&self, address: &Address, allow_unconsented: bool) -> Result<Address, BotError> {
+    async fn prepare_address(
+        &self,
+        address: &Address,
+        allow_unconsented: bool,
+    ) -> Result<Address, BotError> {
         if address.channel_id.is_empty() || address.user.id.is_empty() {
-            return Err(BotError::InvalidAddress("address needs a channelId and a user id".into()));
+            return Err(BotError::InvalidAddress(
+                "address needs a channelId and a user id".into(),
+            ));
         }
         let mut a = address.clone();
         match self.address_record(address).await? {
@@ -127,7 +133,10 @@ impl Bot {
                 }
             }
             None if !allow_unconsented => {
-                return Err(BotError::NotConsented { channel: a.channel_id, user: a.user.id });
+                return Err(BotError::NotConsented {
+                    channel: a.channel_id,
+                    user: a.user.id,
+                });
             }
             None => {}
         }
@@ -143,14 +152,19 @@ impl Bot {
         }
         let started = self.inner.connector.start_conversation(&address).await?;
         if started.conversation_id().is_none() {
-            return Err(BotError::Delivery(DeliveryError::Ambiguous("connector started no conversation".into())));
+            return Err(BotError::Delivery(DeliveryError::Ambiguous(
+                "connector started no conversation".into(),
+            )));
         }
         Ok((started, true))
     }
 
     /// Sends messages to their addresses without touching conversation state (ad hoc).
     /// Users who never wrote are refused with [`BotError::NotConsented`] before anything is sent.
-    pub async fn send(&self, messages: Vec<Message>) -> Result<Vec<Result<Receipt, DeliveryError>>, BotError> {
+    pub async fn send(
+        &self,
+        messages: Vec<Message>,
+    ) -> Result<Vec<Result<Receipt, DeliveryError>>, BotError> {
         self.send_with(messages, SendOptions::default()).await
     }
 
@@ -164,7 +178,9 @@ impl Bot {
     ) -> Result<Vec<Result<Receipt, DeliveryError>>, BotError> {
         let mut prepared = Vec::with_capacity(messages.len());
         for m in messages {
-            let a = self.prepare_address(&m.address, options.allow_unconsented).await?;
+            let a = self
+                .prepare_address(&m.address, options.allow_unconsented)
+                .await?;
             prepared.push((a, m));
         }
         let mut started: HashMap<(String, String), Address> = HashMap::new();
@@ -197,7 +213,10 @@ impl Bot {
                 self.localize_for_user(&mut m, &addr).await?;
             }
             m.address = addr;
-            let r = turn::deliver(&self.inner, vec![m.clone()]).await.pop().unwrap_or(Err(DeliveryError::Skipped));
+            let r = turn::deliver(&self.inner, vec![m.clone()])
+                .await
+                .pop()
+                .unwrap_or(Err(DeliveryError::Skipped));
             if let Err(e) = &r {
                 failed.push(conv);
                 if let DeliveryError::Permanent { status, .. } = e {
@@ -236,7 +255,8 @@ impl Bot {
         args: Option<Value>,
         mode: ProactiveMode,
     ) -> Result<ProactiveOutcome, BotError> {
-        self.begin_dialog_with(address, id, args, mode, SendOptions::default()).await
+        self.begin_dialog_with(address, id, args, mode, SendOptions::default())
+            .await
     }
 
     /// [`begin_dialog`](Self::begin_dialog), optionally for a user who never wrote to the bot.
@@ -249,12 +269,15 @@ impl Bot {
         options: SendOptions,
     ) -> Result<ProactiveOutcome, BotError> {
         let id = self.inner.library.resolve(id, None)?.to_owned();
-        let a = self.prepare_address(address, options.allow_unconsented).await?;
+        let a = self
+            .prepare_address(address, options.allow_unconsented)
+            .await?;
         let (a, started_conversation) = self.ensure_conversation(a).await?;
         let message = Arc::new(turn::proactive_message(&a));
         let ran = turn::run_full(&self.inner, message, Entry::Proactive { id, args, mode }).await?;
         if let Some(at) = ran.report.recheck_at {
-            self.schedule(at, &a, scheduler::JobAction::CheckHeld).await?;
+            self.schedule(at, &a, scheduler::JobAction::CheckHeld)
+                .await?;
         }
         Ok(ProactiveOutcome {
             address: a,
@@ -266,7 +289,11 @@ impl Bot {
 
     /// Runs `flow` over the user's session at `address` as a turn (load, run, compare-and-set,
     /// deliver): for custom proactive flows. `flow` may run more than once on conflicts.
-    pub async fn with_session<F>(&self, address: &Address, flow: F) -> Result<ProactiveOutcome, BotError>
+    pub async fn with_session<F>(
+        &self,
+        address: &Address,
+        flow: F,
+    ) -> Result<ProactiveOutcome, BotError>
     where
         F: Fn(&mut Session) -> Result<(), BotError> + Send + Sync + 'static,
     {
@@ -274,14 +301,24 @@ impl Bot {
         let (a, started_conversation) = self.ensure_conversation(a).await?;
         let message = Arc::new(turn::proactive_message(&a));
         let ran = turn::run_full(&self.inner, message, Entry::Custom(Arc::new(flow))).await?;
-        Ok(ProactiveOutcome { address: a, started_conversation, held: false, deliveries: ran.outcome.deliveries })
+        Ok(ProactiveOutcome {
+            address: a,
+            started_conversation,
+            held: false,
+            deliveries: ran.outcome.deliveries,
+        })
     }
 
     /// Loads the user's session at `address` (v3 `loadSession`) for inspection. Changes made
     /// to it are not saved: use [`with_session`](Self::with_session) for that.
     pub async fn load_session(&self, address: &Address) -> Result<Session, BotError> {
         let keys = StateKeys::for_address(address)?;
-        turn::load_for_inspection(&self.inner, Arc::new(turn::proactive_message(address)), &keys).await
+        turn::load_for_inspection(
+            &self.inner,
+            Arc::new(turn::proactive_message(address)),
+            &keys,
+        )
+        .await
     }
 
     /// When the conversation at `address` last had a turn (ms since the Unix epoch).

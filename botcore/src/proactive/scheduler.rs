@@ -36,6 +36,8 @@ const LEASE_MS: u64 = 60_000;
 /// What a job does when it comes due.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
+// Built once per job: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum JobAction {
     /// Send a message (ad hoc).
     Message {
@@ -122,7 +124,12 @@ impl Bot {
     }
 
     /// Schedules `action` for `address` at `at_ms`; returns the job id.
-    pub async fn schedule(&self, at_ms: u64, address: &Address, action: JobAction) -> Result<String, BotError> {
+    pub async fn schedule(
+        &self,
+        at_ms: u64,
+        address: &Address,
+        action: JobAction,
+    ) -> Result<String, BotError> {
         self.schedule_job(at_ms, address, action, None).await
     }
 
@@ -135,7 +142,14 @@ impl Bot {
         max_lateness_ms: Option<u64>,
     ) -> Result<String, BotError> {
         let id = new_id(self.inner.clock.now_ms());
-        let job = Job { id: id.clone(), at: at_ms, address: address.clone(), action, max_lateness_ms, lease_until: None };
+        let job = Job {
+            id: id.clone(),
+            at: at_ms,
+            address: address.clone(),
+            action,
+            max_lateness_ms,
+            lease_until: None,
+        };
         self.update_jobs(|jobs| jobs.push(job.clone())).await?;
         Ok(id)
     }
@@ -154,7 +168,9 @@ impl Bot {
     pub async fn scheduled(&self) -> Result<Vec<Job>, BotError> {
         let stored = self.inner.storage.read(JOBS_KEY).await?;
         let mut jobs = match stored {
-            Some(s) => serde_json::from_value::<Jobs>(s.value).map(|j| j.jobs).unwrap_or_default(),
+            Some(s) => serde_json::from_value::<Jobs>(s.value)
+                .map(|j| j.jobs)
+                .unwrap_or_default(),
             None => Vec::new(),
         };
         jobs.sort_by_key(|j| j.at);
@@ -222,9 +238,10 @@ impl Bot {
                     _ => Ok(None),
                 }
             }
-            JobAction::Dialog { id, args, mode } => {
-                self.begin_dialog(&job.address, id, args.clone(), mode.clone()).await.map(|_| None)
-            }
+            JobAction::Dialog { id, args, mode } => self
+                .begin_dialog(&job.address, id, args.clone(), mode.clone())
+                .await
+                .map(|_| None),
             JobAction::CheckHeld => {
                 let message = Arc::new(turn::proactive_message(&job.address));
                 let ran = turn::run_full(&self.inner, message, Entry::CheckHeld).await?;
