@@ -8,6 +8,7 @@
 //! | missing or invalid token | `401` |
 //! | valid token that does not fit the bot or the activity | `403` |
 //! | body over [`HttpSettings::body_limit`](crate::HttpSettings::body_limit) | `413` |
+//! | the activity would make the state larger than storage accepts | `413` |
 //! | state could not be read or saved (the channel should retry) | `503` |
 //!
 //! Every refusal happens before the bot sees the activity. The turn itself runs in its own
@@ -24,7 +25,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use botcore::{Bot, BotError};
+use botcore::{Bot, BotError, StorageError};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -131,6 +132,14 @@ fn auth_refusal(failure: AuthFailure) -> Response {
 /// What `bot.receive`'s error means for the channel.
 fn turn_error(e: &BotError) -> Response {
     match e {
+        BotError::Storage(StorageError::TooLarge { .. }) => refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "activity makes the state too large",
+        ),
+        BotError::Storage(StorageError::Corrupt { .. }) => {
+            tracing::error!(error = %e, "turn failed: corrupt state");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "stored state unreadable")
+        }
         BotError::Storage(_) => {
             tracing::warn!(error = %e, "turn failed: storage");
             refuse(StatusCode::SERVICE_UNAVAILABLE, "state storage unavailable")
