@@ -84,10 +84,10 @@ impl TokenSource {
     /// Drops `rejected` from the cache (the channel answered 401 to it), unless a newer token
     /// already replaced it.
     pub(crate) fn invalidate(&self, rejected: &str) {
-        if let Ok(mut c) = self.cached.write() {
-            if c.as_ref().is_some_and(|c| c.token == rejected) {
-                *c = None;
-            }
+        if let Ok(mut c) = self.cached.write()
+            && c.as_ref().is_some_and(|c| c.token == rejected)
+        {
+            *c = None;
         }
     }
 

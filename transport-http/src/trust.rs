@@ -131,10 +131,10 @@ impl Trust {
         if self.trusted.read().map(|t| t.contains(&n)).unwrap_or(false) {
             return;
         }
-        if let Ok(mut t) = self.trusted.write() {
-            if t.len() < MAX_TRUSTED {
-                t.insert(n);
-            }
+        if let Ok(mut t) = self.trusted.write()
+            && t.len() < MAX_TRUSTED
+        {
+            t.insert(n);
         }
     }
 
