@@ -1,0 +1,309 @@
+//! Interop with a real Bot Framework peer: the npm package `offline-directline` (a Direct Line
+//! and Bot Connector emulator, installed from `interop/package-lock.json`) sits between a
+//! Direct Line client — this test, over plain HTTP — and a botcore bot behind the HTTP
+//! transport. Everything listens on 127.0.0.1 on free ports.
+//!
+//! Needs `node` and `npm`; runs `npm ci` in `interop/` when `interop/node_modules` is missing.
+
+use botcore::Bot;
+use examples::{console, survey};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use storage_memory::MemoryStorage;
+use transport_http::{HttpSettings, HttpTransport};
+
+/// How long a bot reply may take to show up at the client.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop")
+}
+
+/// `npm ci` once per test process, when the packages are not installed yet.
+fn ensure_node_packages() {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = interop_dir();
+    if dir.join("node_modules/offline-directline").is_dir() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .expect("npm is needed for the interop test");
+    assert!(status.success(), "npm ci in {} failed", dir.display());
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd` and waits for a stdout line containing `marker`; returns the `http://...`
+/// URL on that line.
+fn start(mut cmd: Command, marker: &str) -> (Proc, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().unwrap();
+    let proc = Proc(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let marker = marker.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(&marker) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("process did not report it was listening");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .expect("a loopback URL on the start-up line")
+        .to_owned();
+    (proc, url)
+}
+
+/// offline-directline in front of the bot at `bot_url`; returns the peer's base URL.
+fn start_peer(bot_url: &str) -> (Proc, String) {
+    ensure_node_packages();
+    let mut cmd = Command::new("node");
+    cmd.arg("start-peer.js")
+        .args(["--bot", bot_url, "--port", "0"])
+        .current_dir(interop_dir());
+    start(cmd, "offline-directline listening on")
+}
+
+/// A Direct Line 3.0 client over plain HTTP (polling `GET .../activities?watermark=`).
+struct DirectLine {
+    http: reqwest::Client,
+    base: String,
+    conversation: String,
+    watermark: Option<u64>,
+    seen: Vec<Value>,
+}
+
+const USER: &str = "user1";
+
+impl DirectLine {
+    async fn start(peer: &str) -> Self {
+        let http = reqwest::Client::new();
+        let base = format!("{peer}/directline");
+        let resp = http
+            .post(format!("{base}/conversations"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "start conversation: {}",
+            resp.status()
+        );
+        let body: Value = resp.json().await.unwrap();
+        let conversation = body["conversationId"]
+            .as_str()
+            .expect("conversationId")
+            .to_owned();
+        Self {
+            http,
+            base,
+            conversation,
+            watermark: None,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Sends a message; returns the activity id the peer gave it.
+    async fn say(&self, text: &str) -> String {
+        let activity = json!({"type": "message", "from": {"id": USER, "name": "Test User"}, "text": text, "locale": "en-US"});
+        let url = format!(
+            "{}/conversations/{}/activities",
+            self.base, self.conversation
+        );
+        let resp = self.http.post(url).json(&activity).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "the bot should answer 200 to {text:?}");
+        resp.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits for the next bot activity with this text, failing with the transcript otherwise.
+    async fn expect(&mut self, text: &str) -> Value {
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        loop {
+            while let Some(i) = self.seen.iter().position(|a| a["from"]["id"] != USER) {
+                let a = self.seen.remove(i);
+                if a["text"] == text {
+                    return a;
+                }
+                // Earlier bot activities in order are part of the transcript: skip them only
+                // if they are not messages the test cares about.
+                assert_ne!(
+                    a["type"], "message",
+                    "expected {text:?}, got {:?} first",
+                    a["text"]
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} from the bot within {REPLY_TIMEOUT:?}"
+            );
+            let mut url = format!(
+                "{}/conversations/{}/activities",
+                self.base, self.conversation
+            );
+            if let Some(w) = self.watermark {
+                url.push_str(&format!("?watermark={w}"));
+            }
+            let page: Value = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            self.watermark = page["watermark"].as_u64();
+            self.seen
+                .extend(page["activities"].as_array().cloned().unwrap_or_default());
+            if self.seen.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_bot_echo_waterfall_and_notify_through_offline_directline() {
+    let mut bot_cmd = Command::new(env!("CARGO_BIN_EXE_bench-bot"));
+    bot_cmd.args(["--addr", "127.0.0.1:0", "--storage", "memory"]);
+    let (_bot, bot_url) = start(bot_cmd, "bench-bot listening on");
+    let bot_base = bot_url.trim_end_matches("/api/messages").to_owned();
+    let (_peer, peer) = start_peer(&bot_url);
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{bot_base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
+
+    let mut dl = DirectLine::start(&peer).await;
+    let hi = dl.say("hi").await;
+    let echo = dl.expect("echo: hi").await;
+    assert_eq!(
+        echo["replyToId"], hi,
+        "the echo replies to the incoming activity"
+    );
+    assert_eq!(echo["recipient"]["id"], USER);
+    assert_eq!(echo["conversation"]["id"], dl.conversation);
+
+    dl.say("profile").await;
+    let prompt = dl.expect("What is your name?").await;
+    assert_eq!(prompt["inputHint"], "expectingInput");
+    dl.say("Alice").await;
+    dl.expect("How old are you?").await;
+    dl.say("42").await;
+    dl.expect("Thanks Alice, you are 42.").await;
+
+    let count: Value = http
+        .get(format!("{bot_base}/api/addresses"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(count, json!({"count": 1}));
+    let notify = http
+        .post(format!("{bot_base}/api/notify"))
+        .json(&json!({"text": "proactive hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        notify.json::<Value>().await.unwrap(),
+        json!({"addresses": 1})
+    );
+    let proactive = dl.expect("proactive hello").await;
+    assert_eq!(
+        proactive.get("replyToId"),
+        None,
+        "a proactive message replies to nothing"
+    );
+    assert_eq!(proactive["recipient"]["id"], USER);
+}
+
+/// The survey that interrupts, over the real peer: the scheduler pushes the survey on top of
+/// the user's order five seconds in; "done" resumes the order at its unanswered prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survey_interrupts_and_resumes_through_offline_directline() {
+    let transport = HttpTransport::new(HttpSettings::without_auth()).unwrap();
+    let bot: Bot = survey::bot(None)
+        .connector(transport.connector())
+        .storage(MemoryStorage::new())
+        .build()
+        .unwrap();
+    let _ticker = TaskGuard(console::spawn_ticker(
+        bot.clone(),
+        Duration::from_millis(100),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bot_url = format!("http://{}/api/messages", listener.local_addr().unwrap());
+    let app = transport.router(bot);
+    let _server = TaskGuard(tokio::spawn(async move {
+        transport_http::axum::serve(listener, app).await.unwrap()
+    }));
+    let (_peer, peer) = start_peer(&bot_url);
+
+    let mut dl = DirectLine::start(&peer).await;
+    dl.say("hi").await;
+    dl.expect(survey::ANNOUNCE).await;
+    dl.expect("Which size? (1. small, 2. medium, or 3. large)")
+        .await;
+    dl.say("large").await;
+    dl.expect("Which topping?").await;
+    let interrupted = dl.expect(survey::SURVEY).await;
+    assert_eq!(
+        interrupted.get("replyToId"),
+        None,
+        "the survey arrives proactively"
+    );
+    dl.say("what?").await;
+    dl.expect(survey::SURVEY).await;
+    dl.say("done").await;
+    dl.expect(survey::BACK).await;
+    dl.expect("Which topping?").await;
+    dl.say("cheese").await;
+    dl.expect("Your order: a large pizza with cheese.").await;
+}
+
+/// Aborts a background task when the test ends.
+struct TaskGuard<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for TaskGuard<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
