@@ -193,7 +193,9 @@ impl DirectLine {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_bot_echo_waterfall_and_notify_through_offline_directline() {
     let mut bot_cmd = Command::new(env!("CARGO_BIN_EXE_bench-bot"));
-    bot_cmd.args(["--addr", "127.0.0.1:0", "--storage", "memory"]);
+    bot_cmd
+        .env("RUST_LOG", "error")
+        .args(["--addr", "127.0.0.1:0", "--storage", "memory"]);
     let (_bot, bot_url) = start(bot_cmd, "bench-bot listening on");
     let bot_base = bot_url.trim_end_matches("/api/messages").to_owned();
     let (_peer, peer) = start_peer(&bot_url);
@@ -253,6 +255,39 @@ async fn bench_bot_echo_waterfall_and_notify_through_offline_directline() {
         "a proactive message replies to nothing"
     );
     assert_eq!(proactive["recipient"]["id"], USER);
+}
+
+/// The Node Direct Line client in `interop/` runs the same flow against the bench bot: a
+/// second, independent client implementation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_direct_line_client_passes_against_bench_bot() {
+    let mut bot_cmd = Command::new(env!("CARGO_BIN_EXE_bench-bot"));
+    bot_cmd
+        .env("RUST_LOG", "error")
+        .args(["--addr", "127.0.0.1:0"]);
+    let (_bot, bot_url) = start(bot_cmd, "bench-bot listening on");
+    let (_peer, peer) = start_peer(&bot_url);
+    let notify = bot_url.replace("/api/messages", "/api/notify");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("dl-client.js")
+            .args(["--dl", &format!("{peer}/directline"), "--notify", &notify])
+            .current_dir(interop_dir())
+            .output()
+            .expect("node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("bot: Thanks Alice, you are 42.") && stdout.ends_with("PASS\n"),
+        "{stdout}"
+    );
 }
 
 /// The survey that interrupts, over the real peer: the scheduler pushes the survey on top of
