@@ -120,6 +120,7 @@ pub(crate) struct JwtValidator {
     validation: Validation,
     key_ttl: Duration,
     min_refresh_interval: Duration,
+    timeout: Duration,
     keys: RwLock<KeySet>,
     /// Held while the key set is fetched (single flight); remembers the last attempt.
     refreshing: tokio::sync::Mutex<Option<Instant>>,
@@ -149,6 +150,7 @@ impl JwtValidator {
             validation,
             key_ttl: settings.key_cache_ttl,
             min_refresh_interval: settings.key_refresh_min_interval,
+            timeout: settings.request_timeout,
             keys: RwLock::new(KeySet::default()),
             refreshing: tokio::sync::Mutex::new(None),
         }
@@ -268,6 +270,7 @@ impl JwtValidator {
         let resp = self
             .client
             .get(url)
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;

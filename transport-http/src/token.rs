@@ -30,6 +30,7 @@ pub(crate) struct TokenSource {
     client_id: String,
     secret: Secret,
     scope: String,
+    timeout: std::time::Duration,
     cached: RwLock<Option<Cached>>,
     fetching: tokio::sync::Mutex<()>,
 }
@@ -52,6 +53,7 @@ impl TokenSource {
             client_id: settings.app_id.clone(),
             secret: settings.app_password.clone(),
             scope: settings.token_scope.clone(),
+            timeout: settings.request_timeout,
             cached: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(()),
         }
@@ -102,6 +104,7 @@ impl TokenSource {
         let resp = self
             .client
             .post(&self.endpoint)
+            .timeout(self.timeout)
             .form(&form)
             .send()
             .await
