@@ -71,12 +71,22 @@ pub(crate) struct BotInner {
     pub(crate) on_error: Option<Arc<ErrorHook>>,
     pub(crate) on_event: Option<Arc<EventHook>>,
     pub(crate) config: Config,
-    pub(crate) locks: Box<[tokio::sync::Mutex<()>]>,
+    pub(crate) locks: Box<[tokio::sync::Mutex<Stripe>]>,
+    /// Bumped when an address is marked unreachable: forgets every [`Stripe::recorded`] entry.
+    pub(crate) address_generation: std::sync::atomic::AtomicU64,
+}
+
+/// What the turns of one lock stripe share, guarded by the stripe's lock.
+#[derive(Debug, Default)]
+pub(crate) struct Stripe {
+    /// Address-book key → fingerprint of the address last recorded by this process, so a
+    /// turn writes the address book only when the user's address changed.
+    pub(crate) recorded: std::collections::HashMap<String, u64>,
 }
 
 impl BotInner {
     /// The lock serialising turns of one conversation (lock striping: no global lock).
-    pub(crate) fn lock_for(&self, key: &str) -> &tokio::sync::Mutex<()> {
+    pub(crate) fn lock_for(&self, key: &str) -> &tokio::sync::Mutex<Stripe> {
         use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
         let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
         &self.locks[(h as usize) % self.locks.len()]
@@ -263,7 +273,9 @@ impl BotBuilder {
         let connector = self
             .connector
             .ok_or_else(|| BotError::InvalidAddress("no connector configured".into()))?;
-        let locks = (0..1024).map(|_| tokio::sync::Mutex::new(())).collect();
+        let locks = (0..1024)
+            .map(|_| tokio::sync::Mutex::new(Stripe::default()))
+            .collect();
         Ok(Bot {
             inner: Arc::new(BotInner {
                 library,
@@ -276,6 +288,7 @@ impl BotBuilder {
                 on_event: self.on_event,
                 config: self.config,
                 locks,
+                address_generation: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }

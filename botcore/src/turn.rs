@@ -68,11 +68,29 @@ pub(crate) async fn run_full(
     entry: Entry,
 ) -> Result<Ran, BotError> {
     let keys = StateKeys::for_address(&message.address)?;
-    let _turn = inner.lock_for(&keys.conversation).lock().await;
+    let mut stripe = inner.lock_for(&keys.conversation).lock().await;
+    // The address book is written only when this user's address changed since this process
+    // last recorded it (last writer wins: it holds the latest address, nothing to merge).
+    let record = match entry {
+        Entry::User if message.is_message() => {
+            let generation = inner
+                .address_generation
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let fp =
+                address_book::fingerprint(&message.address, message.locale.as_deref(), generation);
+            match stripe.recorded.get(&keys.address) {
+                Some(seen) if *seen == fp => None,
+                _ => address_book::record_for(&message.address, message.locale.as_deref())
+                    .map(|v| (v, fp)),
+            }
+        }
+        _ => None,
+    };
     let max = inner.config.max_turn_attempts;
     let mut failure: Option<BotError> = None;
     for attempt in 1..=max {
         let mut session = load(inner, &message, &keys, matches!(entry, Entry::User)).await?;
+        session.address_update = record.as_ref().map(|(v, _)| (v.clone(), Precondition::Any));
         let result = match &failure {
             None => execute(&mut session, &entry).await,
             Some(_) => Ok(EntryReport::default()),
@@ -95,6 +113,13 @@ pub(crate) async fn run_full(
         let ops = commit_ops(&mut session, &keys);
         match inner.storage.write_many(ops).await {
             Ok(_) => {
+                if let Some((_, fp)) = record {
+                    if stripe.recorded.len() >= 4_096 {
+                        stripe.recorded.clear();
+                    }
+                    stripe.recorded.insert(keys.address.clone(), fp);
+                }
+                drop(stripe);
                 let deliveries = deliver(inner, std::mem::take(&mut session.outbox)).await;
                 schedule_after_commit(inner, &mut session).await;
                 let outcome = TurnOutcome {
@@ -165,20 +190,19 @@ async fn load(
 ) -> Result<Session, BotError> {
     let mut read = inner
         .storage
-        .read_many(&[&keys.user, &keys.conversation, &keys.private, &keys.address])
+        .read_many(&[&keys.user, &keys.conversation, &keys.private])
         .await?
         .into_iter();
     let mut next = || read.next().flatten();
     let user = Bag::load(&keys.user, next())?;
     let conversation = Bag::load(&keys.conversation, next())?;
     let mut private = Bag::load(&keys.private, next())?;
-    let address = next();
     let state = match private.data.remove(SESSION_STATE) {
         Some(v) => serde_json::from_value::<SessionState>(v)
             .map_err(|e| BotError::CorruptState(format!("{}: {e}", keys.private)))?,
         None => SessionState::default(),
     };
-    let mut session = Session {
+    let session = Session {
         bot: inner.clone(),
         message: message.clone(),
         user,
@@ -196,13 +220,6 @@ async fn load(
         address_update: None,
         scheduled: Vec::new(),
     };
-    if user_turn && message.is_message() {
-        session.address_update = address_book::update_for(
-            address.as_ref(),
-            &message.address,
-            message.locale.as_deref(),
-        );
-    }
     Ok(session)
 }
 

@@ -8,7 +8,7 @@ use crate::address::Address;
 use crate::bot::Bot;
 use crate::error::BotError;
 use crate::state::{ADDRESS_PREFIX, address_key};
-use crate::storage::{Precondition, StorageExt, Stored};
+use crate::storage::{Precondition, StorageExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -32,44 +32,38 @@ pub struct AddressPage {
     pub next: Option<String>,
 }
 
-fn same_route(a: &Address, b: &Address) -> bool {
-    a.channel_id == b.channel_id
-        && a.user.id == b.user.id
-        && a.user.name == b.user.name
-        && a.bot == b.bot
-        && a.conversation_id() == b.conversation_id()
-        && a.service_url == b.service_url
-}
-
-/// The write (value, precondition) that brings the stored record up to date with `incoming`,
-/// or `None` when it already is.
-/// `message_locale` stands in for the address's locale when the address has none.
-pub(crate) fn update_for(
-    stored: Option<&Stored>,
+/// A fingerprint of everything the address book records about an incoming address.
+pub(crate) fn fingerprint(
     incoming: &Address,
     message_locale: Option<&str>,
-) -> Option<(Value, Precondition)> {
-    let locale = incoming.locale.as_deref().or(message_locale);
-    let pre = match stored {
-        Some(s) => {
-            if let Ok(rec) = AddressRecord::deserialize(&s.value)
-                && rec.unreachable.is_none()
-                && same_route(&rec.address, incoming)
-                && rec.address.locale.as_deref() == locale
-            {
-                return None;
-            }
-            Precondition::IfMatch(s.version)
-        }
-        None => Precondition::IfAbsent,
-    };
+    generation: u64,
+) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash, Hasher};
+    let mut h = BuildHasherDefault::<DefaultHasher>::default().build_hasher();
+    generation.hash(&mut h);
+    incoming.channel_id.hash(&mut h);
+    incoming.user.id.hash(&mut h);
+    incoming.user.name.hash(&mut h);
+    incoming.bot.id.hash(&mut h);
+    incoming.bot.name.hash(&mut h);
+    incoming.conversation_id().hash(&mut h);
+    incoming.service_url.hash(&mut h);
+    incoming.locale.as_deref().or(message_locale).hash(&mut h);
+    h.finish()
+}
+
+/// The record for an incoming address; `message_locale` stands in for the address's locale
+/// when the address has none.
+pub(crate) fn record_for(incoming: &Address, message_locale: Option<&str>) -> Option<Value> {
     let mut address = incoming.without_reply();
-    address.locale = locale.map(str::to_owned);
-    let rec = AddressRecord {
+    if address.locale.is_none() {
+        address.locale = message_locale.map(str::to_owned);
+    }
+    serde_json::to_value(AddressRecord {
         address,
         unreachable: None,
-    };
-    serde_json::to_value(rec).ok().map(|v| (v, pre))
+    })
+    .ok()
 }
 
 impl Bot {
@@ -145,6 +139,10 @@ impl Bot {
                 return Ok(());
             };
             rec.unreachable = Some(status);
+            // Make every turn of this process record its user's address again.
+            self.inner
+                .address_generation
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let v = serde_json::to_value(rec).map_err(BotError::dialog)?;
             match self
                 .inner

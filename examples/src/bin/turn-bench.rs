@@ -1,0 +1,118 @@
+//! Measures echo turns per second through botcore on one core (a current-thread runtime),
+//! against a floor that does only the storage round-trips a turn needs. Prints both and the
+//! ratio; compare ratios, not absolute numbers.
+//!
+//! `cargo run --release -p examples --bin turn-bench -- [turns] [conversations]`
+
+use async_trait::async_trait;
+use botcore::{
+    Address, Bot, ChannelAccount, Connector, DeliveryError, Message, Precondition, Receipt,
+    Storage, Waterfall, WriteOp, json,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use storage_memory::MemoryStorage;
+
+#[derive(Debug, Default)]
+struct CountingConnector(AtomicU64);
+
+#[async_trait]
+impl Connector for CountingConnector {
+    async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(Receipt {
+            activity_id: None,
+            conversation_id: message.address.conversation_id().unwrap_or("").to_owned(),
+        })
+    }
+    async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError> {
+        Ok(address.clone())
+    }
+}
+
+fn address(i: usize) -> Address {
+    Address::new(
+        "bench",
+        ChannelAccount::new(format!("user-{i}")),
+        ChannelAccount::new("bot"),
+    )
+    .with_conversation(format!("conv-{i}"))
+    .with_service_url("http://127.0.0.1:1")
+}
+
+async fn botcore_turns(turns: usize, convs: usize) -> f64 {
+    let echo = Waterfall::new().step(|s, _| {
+        let text = format!("echo: {}", s.message().text);
+        s.send(text);
+        s.end_dialog();
+        Ok(())
+    });
+    let bot = Bot::builder()
+        .dialog("/", echo)
+        .connector(CountingConnector::default())
+        .storage(MemoryStorage::new())
+        .build()
+        .expect("bot");
+    let addrs: Vec<Address> = (0..convs).map(address).collect();
+    let start = Instant::now();
+    for t in 0..turns {
+        let mut a = addrs[t % convs].clone();
+        a.id = Some(format!("m{t}"));
+        bot.receive(Message::to(&a).text("hello"))
+            .await
+            .expect("turn");
+    }
+    turns as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The floor: read the same three records and write the private one, nothing else.
+async fn storage_floor(turns: usize, convs: usize) -> f64 {
+    let storage = MemoryStorage::new();
+    let keys: Vec<[String; 3]> = (0..convs)
+        .map(|i| {
+            [
+                format!("user/bench/user-{i}"),
+                format!("conversation/bench/conv-{i}"),
+                format!("private/bench/conv-{i}/user-{i}"),
+            ]
+        })
+        .collect();
+    let start = Instant::now();
+    for t in 0..turns {
+        let k = &keys[t % convs];
+        let read = storage
+            .read_many(&[&k[0], &k[1], &k[2]])
+            .await
+            .expect("read");
+        let pre = match &read[2] {
+            Some(s) => Precondition::IfMatch(s.version),
+            None => Precondition::IfAbsent,
+        };
+        let v = json!({"BotBuilder.Data.SessionState": {"callstack": [], "lastAccess": t, "version": 0.0}});
+        storage
+            .write_many(vec![WriteOp::put(k[2].clone(), v, pre)])
+            .await
+            .expect("write");
+    }
+    turns as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let turns: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let convs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        // Warm up both paths once.
+        botcore_turns(convs * 2, convs).await;
+        storage_floor(convs * 2, convs).await;
+        let floor = storage_floor(turns, convs).await;
+        let core = botcore_turns(turns, convs).await;
+        println!("storage floor:  {floor:>12.0} turns/s");
+        println!("botcore echo:   {core:>12.0} turns/s");
+        println!("ratio botcore/floor: {:.2}", core / floor);
+    });
+}
