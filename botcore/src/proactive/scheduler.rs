@@ -180,11 +180,16 @@ impl Bot {
     /// Runs every job that is due now (by the bot's clock) and returns what happened.
     pub async fn tick(&self) -> Result<Vec<JobReport>, BotError> {
         let now = self.inner.clock.now_ms();
+        let is_due = |j: &Job| j.at <= now && j.lease_until.is_none_or(|l| l <= now);
+        // A read first: most ticks find nothing due and write nothing.
+        if !self.scheduled().await?.iter().any(is_due) {
+            return Ok(Vec::new());
+        }
         let due = self
             .update_jobs(|jobs| {
                 let mut due = Vec::new();
                 for j in jobs.iter_mut() {
-                    if j.at <= now && j.lease_until.is_none_or(|l| l <= now) {
+                    if is_due(j) {
                         j.lease_until = Some(now + LEASE_MS);
                         due.push(j.clone());
                     }
