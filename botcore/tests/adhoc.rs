@@ -281,7 +281,11 @@ async fn reminders_survive_a_restart_fire_once_and_can_be_cancelled() {
     ann.new_messages();
     let writes = t.storage.writes();
     assert_eq!(p1.advance(Duration::from_secs(59)).await, 0);
-    assert_eq!(t.storage.writes(), writes, "a tick with nothing due writes nothing");
+    assert_eq!(
+        t.storage.writes(),
+        writes,
+        "a tick with nothing due writes nothing"
+    );
     t.clock.advance(Duration::from_secs(2));
     let (a, b) = tokio::join!(p1.tick(), p2.tick());
     assert_eq!(a + b, 1, "the job runs in exactly one process");
