@@ -107,3 +107,64 @@ impl<C: Connector + ?Sized> Connector for std::sync::Arc<C> {
         (**self).delete(address, activity_id).await
     }
 }
+
+/// A connector that routes by channel id: one bot served by several transports (say, a
+/// terminal and the Bot Framework) at once.
+///
+/// ```
+/// # use botcore::connector::ByChannel;
+/// # fn f(http: impl botcore::Connector, console: impl botcore::Connector) {
+/// let connector = ByChannel::new(http).route("console", console);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ByChannel {
+    fallback: Box<dyn Connector>,
+    routes: Vec<(String, Box<dyn Connector>)>,
+}
+
+impl ByChannel {
+    /// Sends everything not routed elsewhere through `fallback`.
+    pub fn new(fallback: impl Connector) -> Self {
+        Self {
+            fallback: Box::new(fallback),
+            routes: Vec::new(),
+        }
+    }
+
+    /// Sends messages of `channel_id` through `connector`.
+    pub fn route(mut self, channel_id: impl Into<String>, connector: impl Connector) -> Self {
+        self.routes.push((channel_id.into(), Box::new(connector)));
+        self
+    }
+
+    fn pick(&self, channel_id: &str) -> &dyn Connector {
+        self.routes
+            .iter()
+            .find(|(c, _)| c == channel_id)
+            .map(|(_, c)| c.as_ref())
+            .unwrap_or(self.fallback.as_ref())
+    }
+}
+
+#[async_trait]
+impl Connector for ByChannel {
+    async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError> {
+        self.pick(&message.address.channel_id).send(message).await
+    }
+    async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError> {
+        self.pick(&address.channel_id)
+            .start_conversation(address)
+            .await
+    }
+    async fn update(&self, activity_id: &str, message: &Message) -> Result<(), DeliveryError> {
+        self.pick(&message.address.channel_id)
+            .update(activity_id, message)
+            .await
+    }
+    async fn delete(&self, address: &Address, activity_id: &str) -> Result<(), DeliveryError> {
+        self.pick(&address.channel_id)
+            .delete(address, activity_id)
+            .await
+    }
+}

@@ -10,9 +10,11 @@
 //! - [`standup`]: a two-question stand-up begun for every member, answers collected into a report.
 //! - [`reminder`]: a reminder that survives a restart (the scheduler).
 //! - [`console`]: a terminal channel adapter — how to write your own transport.
+//! - [`webhooks`]: `/api/notify`, `/api/standup` and `/api/CustomWebApi` for an HTTP deployment.
 
 pub mod console;
 pub mod notification;
 pub mod reminder;
 pub mod standup;
 pub mod survey;
+pub mod webhooks;
