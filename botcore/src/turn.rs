@@ -119,7 +119,8 @@ pub(crate) async fn run_full(
                     }
                     stripe.recorded.insert(keys.address.clone(), fp);
                 }
-                drop(stripe);
+                // Delivered while the conversation's lock is held: the next turn's messages
+                // cannot overtake these.
                 let deliveries = deliver(inner, std::mem::take(&mut session.outbox)).await;
                 schedule_after_commit(inner, &mut session).await;
                 let outcome = TurnOutcome {
