@@ -14,6 +14,12 @@ pub trait Clock: Send + Sync + Debug + 'static {
     fn now_ms(&self) -> u64;
 }
 
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+}
+
 /// The system clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;

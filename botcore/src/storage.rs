@@ -5,6 +5,17 @@
 //! applied or none is. That is what makes a turn a transaction (load with versions → run →
 //! save with compare-and-set). Everything else (single-key helpers, listing for fan-outs) is
 //! built on top or optional.
+//!
+//! The contract, as the conformance suite (`botcore::testing`, feature `testing`) checks it:
+//! - every write gives the record a new version, never reused, even after a delete;
+//! - a batch's preconditions are checked against the state before the batch (a batch that
+//!   deletes `b` and then puts `b` with [`Precondition::IfAbsent`] is a conflict);
+//! - a write without a TTL removes any earlier TTL;
+//! - [`StorageError::TooLarge`] measures the compact JSON size in bytes; a value of exactly the
+//!   limit is accepted, and a rejected batch leaves every old value in place;
+//! - `read_many` need not be a consistent snapshot across keys (turns rely on the
+//!   compare-and-set of the write, not on the read);
+//! - `list_keys` returns full pages until the last one.
 
 use async_trait::async_trait;
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! A reminder that survives a restart: "remind me <text>" schedules a message one minute
+//! A reminder that survives a restart: `remind me <text>` schedules a message one minute
 //! later in the bot's storage; any process of the bot sharing that storage delivers it.
 
 use botcore::proactive::scheduler::JobAction;

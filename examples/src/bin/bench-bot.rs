@@ -8,17 +8,20 @@
 //! - `GET /api/addresses` → `{"count": N}`; `GET /healthz` → `ok`.
 //!
 //! ```text
-//! bench-bot --addr 127.0.0.1:3978 --storage memory
+//! bench-bot --addr 127.0.0.1:3978 --storage memory   (or --storage redis, with REDIS_URL)
 //! ```
 //!
 //! Prints `bench-bot listening on http://ADDR/api/messages ...` to stdout once it accepts
 //! connections (`--addr 127.0.0.1:0` picks a free port).
 
+use botcore::Storage;
 use botcore::proactive::fanout::FanOutAction;
 use botcore::{Bot, Message, Value, Waterfall, json, prompts};
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use storage_memory::MemoryStorage;
+use storage_redis::RedisStorage;
 use transport_http::axum::body::Bytes;
 use transport_http::axum::extract::State;
 use transport_http::axum::http::StatusCode;
@@ -47,7 +50,7 @@ fn parse_args() -> Result<Args, String> {
             "--addr" => args.addr = value()?,
             "--storage" => args.storage = value()?,
             "-h" | "--help" => {
-                return Err("usage: bench-bot [--addr 127.0.0.1:3978] [--storage memory]".into());
+                return Err("usage: bench-bot [--addr 127.0.0.1:3978] [--storage memory|redis] (redis: REDIS_URL)".into());
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -139,13 +142,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.storage != "memory" {
-        eprintln!(
-            "bench-bot: --storage {} is not supported (use memory)",
-            args.storage
-        );
-        return ExitCode::from(2);
-    }
+    let storage: Arc<dyn Storage> = match args.storage.as_str() {
+        "memory" => Arc::new(MemoryStorage::new()),
+        "redis" => {
+            let url =
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+            match RedisStorage::connect(&url).await {
+                Ok(r) => Arc::new(r.with_namespace(format!("bench-bot-{}", std::process::id()))),
+                Err(e) => {
+                    eprintln!("bench-bot: cannot use Redis at {url}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        other => {
+            eprintln!("bench-bot: --storage {other} is not supported (memory or redis)");
+            return ExitCode::from(2);
+        }
+    };
     let transport = match HttpTransport::new(HttpSettings::without_auth()) {
         Ok(t) => t,
         Err(e) => {
@@ -156,7 +170,7 @@ async fn main() -> ExitCode {
     let bot = Bot::builder()
         .dialog("/", root_dialog())
         .dialog("profile", profile_dialog())
-        .storage(MemoryStorage::new())
+        .storage_arc(storage)
         .connector(transport.connector())
         .build();
     let bot = match bot {
@@ -183,7 +197,10 @@ async fn main() -> ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or(args.addr);
-    println!("bench-bot listening on http://{local}/api/messages storage=memory auth=off");
+    println!(
+        "bench-bot listening on http://{local}/api/messages storage={} auth=off",
+        args.storage
+    );
     let _ = std::io::stdout().flush();
     match transport_http::axum::serve(listener, app).await {
         Ok(()) => ExitCode::SUCCESS,
