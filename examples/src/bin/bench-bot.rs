@@ -2,7 +2,7 @@
 //! botcore behind the HTTP transport (auth off: for loopback benchmarks and interop tests).
 //!
 //! - any message → `echo: <text>` as a reply to the incoming activity;
-//! - `profile` → "What is your name?" → "How old are you?" → "Thanks <name>, you are <age>.";
+//! - `profile` → "What is your name?" → "How old are you?" → `Thanks <name>, you are <age>.`;
 //! - `POST /api/notify {"text": "..."}` → the text to every known address (proactive, in the
 //!   background), answering `{"addresses": N}` at once;
 //! - `GET /api/addresses` → `{"count": N}`; `GET /healthz` → `ok`.
