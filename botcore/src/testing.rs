@@ -9,7 +9,7 @@
 //! Every check takes a storage it may fill as it likes; checks that list keys expect it to start
 //! empty. Failures panic with a message naming what went wrong.
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test]
 //! async fn conformance() {
 //!     let clock = botcore::ManualClock::new(1_000);
