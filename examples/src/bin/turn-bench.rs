@@ -2,7 +2,7 @@
 //! against a floor that does only the storage round-trips a turn needs. Prints both and the
 //! ratio; compare ratios, not absolute numbers.
 //!
-//! `cargo run --release -p examples --bin turn-bench -- [turns] [conversations]`
+//! `cargo run --release -p examples --bin turn-bench -- [turns] [conversations] [core-only]`
 
 use async_trait::async_trait;
 use botcore::{
@@ -101,11 +101,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let turns: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let convs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
+    let core_only = args.next().as_deref() == Some("core-only");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
+        if core_only {
+            // For profilers: only the botcore path.
+            println!("botcore echo:   {:>12.0} turns/s", botcore_turns(turns, convs).await);
+            return;
+        }
         // Warm up both paths once.
         botcore_turns(convs * 2, convs).await;
         storage_floor(convs * 2, convs).await;
