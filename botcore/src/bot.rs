@@ -87,9 +87,10 @@ pub(crate) struct Stripe {
 impl BotInner {
     /// The lock serialising turns of one conversation (lock striping: no global lock).
     pub(crate) fn lock_for(&self, key: &str) -> &tokio::sync::Mutex<Stripe> {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
-        &self.locks[(h as usize) % self.locks.len()]
+        use std::hash::Hasher;
+        let mut h = crate::state::Fnv::default();
+        h.write(key.as_bytes());
+        &self.locks[(h.finish() as usize) % self.locks.len()]
     }
 }
 

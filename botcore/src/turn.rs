@@ -199,7 +199,7 @@ async fn load(
     let conversation = Bag::load(&keys.conversation, next())?;
     let mut private = Bag::load(&keys.private, next())?;
     let state = match private.data.remove(SESSION_STATE) {
-        Some(v) => serde_json::from_value::<SessionState>(v)
+        Some(v) => SessionState::from_value(v)
             .map_err(|e| BotError::CorruptState(format!("{}: {e}", keys.private)))?,
         None => SessionState::default(),
     };
@@ -263,10 +263,7 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
         version: 0.0,
     };
     let mut private = std::mem::take(&mut session.private.data);
-    private.insert(
-        SESSION_STATE.into(),
-        serde_json::to_value(state).unwrap_or(Value::Null),
-    );
+    private.insert(SESSION_STATE.into(), state.into_value());
     ops.push(WriteOp::put(
         &keys.private,
         Value::Object(private),
@@ -462,7 +459,7 @@ async fn resume_top(session: &mut Session, result: DialogResult) -> Result<(), B
 /// The stored record of `keys.private`, decoded: for `last_access` and inspection.
 pub(crate) fn session_state(stored: Option<&Stored>) -> Option<SessionState> {
     let v = stored?.value.get(SESSION_STATE)?;
-    serde_json::from_value(v.clone()).ok()
+    SessionState::from_value(v.clone()).ok()
 }
 
 /// A proactive turn's synthetic message: empty, carrying the address.

@@ -38,8 +38,8 @@ pub(crate) fn fingerprint(
     message_locale: Option<&str>,
     generation: u64,
 ) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash, Hasher};
-    let mut h = BuildHasherDefault::<DefaultHasher>::default().build_hasher();
+    use std::hash::{Hash, Hasher};
+    let mut h = crate::state::Fnv::default();
     generation.hash(&mut h);
     incoming.channel_id.hash(&mut h);
     incoming.user.id.hash(&mut h);
