@@ -71,27 +71,7 @@ pub(crate) struct BotInner {
     pub(crate) on_error: Option<Arc<ErrorHook>>,
     pub(crate) on_event: Option<Arc<EventHook>>,
     pub(crate) config: Config,
-    pub(crate) locks: Box<[tokio::sync::Mutex<Stripe>]>,
-    /// Bumped when an address is marked unreachable: forgets every [`Stripe::recorded`] entry.
-    pub(crate) address_generation: std::sync::atomic::AtomicU64,
-}
-
-/// What the turns of one lock stripe share, guarded by the stripe's lock.
-#[derive(Debug, Default)]
-pub(crate) struct Stripe {
-    /// Address-book key → fingerprint of the address last recorded by this process, so a
-    /// turn writes the address book only when the user's address changed.
-    pub(crate) recorded: std::collections::HashMap<String, u64>,
-}
-
-impl BotInner {
-    /// The lock serialising turns of one conversation (lock striping: no global lock).
-    pub(crate) fn lock_for(&self, key: &str) -> &tokio::sync::Mutex<Stripe> {
-        use std::hash::Hasher;
-        let mut h = crate::state::Fnv::default();
-        h.write(key.as_bytes());
-        &self.locks[(h.finish() as usize) % self.locks.len()]
-    }
+    pub(crate) locks: crate::locks::ConversationLocks,
 }
 
 /// A bot: dialogs, state, a connector. Cheap to clone; clones share everything.
@@ -274,9 +254,6 @@ impl BotBuilder {
         let connector = self
             .connector
             .ok_or_else(|| BotError::InvalidAddress("no connector configured".into()))?;
-        let locks = (0..1024)
-            .map(|_| tokio::sync::Mutex::new(Stripe::default()))
-            .collect();
         Ok(Bot {
             inner: Arc::new(BotInner {
                 library,
@@ -288,8 +265,7 @@ impl BotBuilder {
                 on_error: self.on_error,
                 on_event: self.on_event,
                 config: self.config,
-                locks,
-                address_generation: std::sync::atomic::AtomicU64::new(0),
+                locks: crate::locks::ConversationLocks::default(),
             }),
         })
     }

@@ -41,6 +41,11 @@ pub enum BotError {
         /// How many times the turn ran.
         attempts: usize,
     },
+    /// A turn of this conversation was started from inside a turn of the same conversation
+    /// (e.g. a dialog step awaiting `bot.begin_dialog` for its own user): it would wait for
+    /// itself forever. Use `session.begin_dialog` or `session.schedule_in` instead.
+    #[error("a turn of conversation {0} was started from inside a turn of the same conversation")]
+    Reentrant(String),
     /// The address has no user, channel or service URL to send to.
     #[error("invalid address: {0}")]
     InvalidAddress(String),

@@ -17,6 +17,7 @@ pub mod dialog;
 pub mod error;
 pub mod library;
 pub mod localize;
+mod locks;
 pub mod message;
 pub mod middleware;
 pub mod proactive;

@@ -307,7 +307,8 @@ impl Session {
     /// Schedules `action` for this user `delay` from now. Like sends, the job is only
     /// scheduled once the turn's state is saved.
     pub fn schedule_in(&mut self, delay: Duration, action: JobAction) {
-        let at = self.bot.clock.now_ms() + delay.as_millis() as u64;
+        let delay = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        let at = self.bot.clock.now_ms().saturating_add(delay);
         self.scheduled.push((at, action));
     }
 

@@ -68,64 +68,69 @@ pub(crate) async fn run_full(
     entry: Entry,
 ) -> Result<Ran, BotError> {
     let keys = StateKeys::for_address(&message.address)?;
-    let mut stripe = inner.lock_for(&keys.conversation).lock().await;
-    // The address book is written only when this user's address changed since this process
-    // last recorded it (last writer wins: it holds the latest address, nothing to merge).
-    let record = match entry {
-        Entry::User if message.is_message() => {
-            let generation = inner
-                .address_generation
-                .load(std::sync::atomic::Ordering::Relaxed);
-            let fp =
-                address_book::fingerprint(&message.address, message.locale.as_deref(), generation);
-            match stripe.recorded.get(&keys.address) {
-                Some(seen) if *seen == fp => None,
-                _ => address_book::record_for(&message.address, message.locale.as_deref())
-                    .map(|v| (v, fp)),
-            }
-        }
-        _ => None,
+    let Some(_turn) = inner.locks.lock(&keys.conversation).await else {
+        return Err(BotError::Reentrant(keys.conversation));
     };
+    let conversation = keys.conversation.clone();
+    crate::locks::inside(&conversation, transact(inner, &message, &keys, entry)).await
+}
+
+/// The compare-and-set loop of one turn (the caller holds the conversation's lock).
+async fn transact(
+    inner: &Arc<BotInner>,
+    message: &Arc<Message>,
+    keys: &StateKeys,
+    entry: Entry,
+) -> Result<Ran, BotError> {
+    let user_turn = matches!(entry, Entry::User);
     let max = inner.config.max_turn_attempts;
+    // A user turn that fails is reset as v3 does; saving the reset gets its own attempts.
     let mut failure: Option<BotError> = None;
-    for attempt in 1..=max {
-        let mut session = load(inner, &message, &keys, matches!(entry, Entry::User)).await?;
-        session.address_update = record.as_ref().map(|(v, _)| (v.clone(), Precondition::Any));
-        let result = match &failure {
-            None => execute(&mut session, &entry).await,
-            Some(_) => Ok(EntryReport::default()),
-        };
-        let report = match result {
-            Ok(r) => r,
-            Err(e) if is_dialog_error(&e) => {
-                if let Some(h) = &inner.on_error {
-                    h(&e, &message);
-                }
-                tracing::warn!(error = %e, "dialog error; resetting the conversation");
-                failure = Some(e);
-                continue; // re-load and save only the reset (nothing else from this turn)
+    let mut attempts = 0;
+    let mut reset_attempts = 0;
+    loop {
+        match failure {
+            None => attempts += 1,
+            Some(_) => reset_attempts += 1,
+        }
+        if attempts > max || reset_attempts > max {
+            return Err(BotError::Conflict {
+                attempts: attempts + reset_attempts - 1,
+            });
+        }
+        let lenient = failure.is_some();
+        let mut session = match load(inner, message, keys, user_turn, lenient).await {
+            Ok(s) => s,
+            Err(e @ BotError::CorruptState(_)) if user_turn && !lenient => {
+                failure = Some(report_failure(inner, message, e));
+                continue;
             }
             Err(e) => return Err(e),
         };
-        if failure.is_some() {
+        let report = if lenient {
             reset_after_error(&mut session);
-        }
-        let ops = commit_ops(&mut session, &keys);
+            EntryReport::default()
+        } else {
+            match execute(&mut session, &entry).await {
+                Ok(r) => r,
+                Err(e) if user_turn && is_dialog_error(&e) => {
+                    failure = Some(report_failure(inner, message, e));
+                    continue; // re-load and save only the reset (nothing else from this turn)
+                }
+                // A proactive dialog or custom flow that fails changes nothing.
+                Err(e) => return Err(e),
+            }
+        };
+        let ops = commit_ops(&mut session, keys);
         match inner.storage.write_many(ops).await {
             Ok(_) => {
-                if let Some((_, fp)) = record {
-                    if stripe.recorded.len() >= 4_096 {
-                        stripe.recorded.clear();
-                    }
-                    stripe.recorded.insert(keys.address.clone(), fp);
-                }
                 // Delivered while the conversation's lock is held: the next turn's messages
                 // cannot overtake these.
                 let deliveries = deliver(inner, std::mem::take(&mut session.outbox)).await;
                 schedule_after_commit(inner, &mut session).await;
                 let outcome = TurnOutcome {
                     deliveries,
-                    attempts: attempt,
+                    attempts: attempts + reset_attempts,
                     ran_turn: true,
                 };
                 return match failure {
@@ -134,10 +139,20 @@ pub(crate) async fn run_full(
                 };
             }
             Err(StorageError::Conflict { .. }) => continue,
+            Err(e @ StorageError::TooLarge { .. }) if user_turn && failure.is_none() => {
+                failure = Some(report_failure(inner, message, e.into()));
+            }
             Err(e) => return Err(e.into()),
         }
     }
-    Err(BotError::Conflict { attempts: max })
+}
+
+fn report_failure(inner: &BotInner, message: &Message, e: BotError) -> BotError {
+    if let Some(h) = &inner.on_error {
+        h(&e, message);
+    }
+    tracing::warn!(error = %e, "turn failed; resetting the conversation");
+    e
 }
 
 async fn schedule_after_commit(inner: &Arc<BotInner>, session: &mut Session) {
@@ -169,9 +184,10 @@ fn is_dialog_error(e: &BotError) -> bool {
 }
 
 /// v3 on error: the error message, an endOfConversation with code `unknown`, the stack and
-/// conversation data cleared; user data kept.
+/// conversation data cleared; user data kept (and dialogs held for the user stay held).
 fn reset_after_error(session: &mut Session) {
     session.outbox.clear();
+    session.scheduled.clear();
     let text = session.bot.config.error_message.clone();
     session.send(text.as_str());
     session.outbox.push(
@@ -180,7 +196,7 @@ fn reset_after_error(session: &mut Session) {
     session.stack.clear();
     session.stack_dirty = true;
     session.conversation.clear();
-    session.private.clear();
+    held::clear_private_keeping_held(session);
 }
 
 async fn load(
@@ -188,20 +204,43 @@ async fn load(
     message: &Arc<Message>,
     keys: &StateKeys,
     user_turn: bool,
+    lenient: bool,
 ) -> Result<Session, BotError> {
-    let mut read = inner
-        .storage
-        .read_many(&[&keys.user, &keys.conversation, &keys.private])
-        .await?
-        .into_iter();
+    let record_address = user_turn && message.is_message();
+    let mut wanted = vec![
+        keys.user.as_str(),
+        keys.conversation.as_str(),
+        keys.private.as_str(),
+    ];
+    if record_address {
+        wanted.push(keys.address.as_str());
+    }
+    let mut read = inner.storage.read_many(&wanted).await?.into_iter();
     let mut next = || read.next().flatten();
-    let user = Bag::load(&keys.user, next())?;
-    let conversation = Bag::load(&keys.conversation, next())?;
-    let mut private = Bag::load(&keys.private, next())?;
+    // Lenient loading (saving the reset after an error) replaces unreadable records with
+    // empty ones at the version read, so the reset can overwrite them.
+    let bag = |key: &str, stored: Option<Stored>| match Bag::load(key, stored.clone()) {
+        Err(_) if lenient => Ok(Bag {
+            version: stored.map(|s| s.version),
+            ..Bag::default()
+        }),
+        other => other,
+    };
+    let user = bag(&keys.user, next())?;
+    let conversation = bag(&keys.conversation, next())?;
+    let mut private = bag(&keys.private, next())?;
     let state = match private.data.remove(SESSION_STATE) {
-        Some(v) => SessionState::from_value(v)
-            .map_err(|e| BotError::CorruptState(format!("{}: {e}", keys.private)))?,
+        Some(v) => match SessionState::from_value(v) {
+            Ok(s) => s,
+            Err(_) if lenient => SessionState::default(),
+            Err(e) => return Err(BotError::CorruptState(format!("{}: {e}", keys.private))),
+        },
         None => SessionState::default(),
+    };
+    let address_update = if record_address {
+        address_book::update_for(next().as_ref(), &message.address, message.locale.as_deref())
+    } else {
+        None
     };
     let session = Session {
         bot: inner.clone(),
@@ -218,7 +257,7 @@ async fn load(
         scratch: Map::new(),
         localize_sends: true,
         proactive: !user_turn,
-        address_update: None,
+        address_update,
         scheduled: Vec::new(),
     };
     Ok(session)
@@ -229,7 +268,7 @@ pub(crate) async fn load_for_inspection(
     message: Arc<Message>,
     keys: &StateKeys,
 ) -> Result<Session, BotError> {
-    load(inner, &message, keys, false).await
+    load(inner, &message, keys, false, false).await
 }
 
 fn precondition(bag: &Bag) -> Precondition {
@@ -259,7 +298,12 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
     // sends nothing still saves).
     let state = SessionState {
         callstack: std::mem::take(&mut session.stack),
-        last_access: session.bot.clock.now_ms(),
+        // Only the user's own messages count as activity (idle checks read this).
+        last_access: if session.proactive {
+            session.last_access
+        } else {
+            session.bot.clock.now_ms()
+        },
         version: 0.0,
     };
     let mut private = std::mem::take(&mut session.private.data);
@@ -382,11 +426,10 @@ pub(crate) async fn drive(session: &mut Session) -> Result<(), BotError> {
                     Some(id) => session.stack.iter().rposition(|f| &f.id == id),
                     None => session.stack.len().checked_sub(1),
                 };
-                let mut child = None;
-                if let Some(at) = cut {
-                    child = session.stack.get(at).map(|f| f.id.clone());
-                    session.stack.truncate(at);
-                }
+                // Canceling a dialog that is not on the stack changes nothing.
+                let Some(at) = cut else { continue };
+                let child = session.stack.get(at).map(|f| f.id.clone());
+                session.stack.truncate(at);
                 match then {
                     Some((id, args)) => push_and_begin(session, id, args).await?,
                     None => {
@@ -399,7 +442,7 @@ pub(crate) async fn drive(session: &mut Session) -> Result<(), BotError> {
             StackOp::EndConversation { code } => {
                 session.stack.clear();
                 session.conversation.clear();
-                session.private.clear();
+                held::clear_private_keeping_held(session);
                 let eoc =
                     Message::of_kind(MessageKind::EndOfConversation, &session.message.address)
                         .code(code);

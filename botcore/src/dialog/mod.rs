@@ -101,12 +101,14 @@ pub trait Dialog: Send + Sync + Debug + 'static {
 
     /// The dialog above this one ended (a child it began, or a proactive interruption) and
     /// this dialog is on top again.
+    ///
+    /// The default, as in v3, does nothing: the dialog stays on top and waits for the user's
+    /// next message.
     async fn dialog_resumed(
         &self,
-        session: &mut Session,
-        result: DialogResult,
+        _session: &mut Session,
+        _result: DialogResult,
     ) -> Result<(), BotError> {
-        session.end_dialog_with_result(result);
         Ok(())
     }
 }

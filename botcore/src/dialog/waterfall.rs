@@ -100,12 +100,7 @@ impl Waterfall {
         index: i64,
         result: DialogResult,
     ) -> Result<(), BotError> {
-        if index < 0 {
-            // `Back` from the first step: v3 ends the dialog as not completed.
-            session.end_dialog_with_result(DialogResult::with_reason(ResumeReason::NotCompleted));
-            return Ok(());
-        }
-        let Some(step) = self.steps.get(index as usize) else {
+        let Some(step) = usize::try_from(index).ok().and_then(|i| self.steps.get(i)) else {
             // Past the last step: end, bubbling the last result up.
             session.end_dialog_with_result(result);
             return Ok(());
@@ -146,12 +141,14 @@ impl Dialog for Waterfall {
         session: &mut Session,
         result: DialogResult,
     ) -> Result<(), BotError> {
+        // v3: `Back` re-runs the previous step (nothing at the first), `Reprompt` leaves the
+        // waterfall waiting, everything else (`Forward` included) runs the next step.
         let step = current_step(session);
         let next = match result.reason {
+            ResumeReason::Back if step == 0 => return Ok(()),
             ResumeReason::Back => step - 1,
-            ResumeReason::Forward => step + 2,
-            ResumeReason::Reprompt => step,
-            _ => step + 1,
+            ResumeReason::Reprompt => return Ok(()),
+            _ => step.saturating_add(1),
         };
         self.run_step(session, next, result).await
     }

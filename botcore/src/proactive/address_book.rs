@@ -8,7 +8,7 @@ use crate::address::Address;
 use crate::bot::Bot;
 use crate::error::BotError;
 use crate::state::{ADDRESS_PREFIX, address_key};
-use crate::storage::{Precondition, StorageExt};
+use crate::storage::{Precondition, StorageExt, Stored};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -32,38 +32,54 @@ pub struct AddressPage {
     pub next: Option<String>,
 }
 
-/// A fingerprint of everything the address book records about an incoming address.
-pub(crate) fn fingerprint(
-    incoming: &Address,
-    message_locale: Option<&str>,
-    generation: u64,
-) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = crate::state::Fnv::default();
-    generation.hash(&mut h);
-    incoming.channel_id.hash(&mut h);
-    incoming.user.id.hash(&mut h);
-    incoming.user.name.hash(&mut h);
-    incoming.bot.id.hash(&mut h);
-    incoming.bot.name.hash(&mut h);
-    incoming.conversation_id().hash(&mut h);
-    incoming.service_url.hash(&mut h);
-    incoming.locale.as_deref().or(message_locale).hash(&mut h);
-    h.finish()
+fn same(stored: &Value, field: &str, incoming: Option<&str>) -> bool {
+    stored.get(field).and_then(Value::as_str) == incoming
 }
 
-/// The record for an incoming address; `message_locale` stands in for the address's locale
-/// when the address has none.
-pub(crate) fn record_for(incoming: &Address, message_locale: Option<&str>) -> Option<Value> {
+/// Whether the stored record already says everything the incoming address would record.
+/// Compared field by field on the stored JSON: this runs on every turn.
+fn up_to_date(stored: &Value, incoming: &Address, locale: Option<&str>) -> bool {
+    let Some(a) = stored.get("address") else {
+        return false;
+    };
+    let account = |v: Option<&Value>, acc: &crate::address::ChannelAccount| {
+        v.is_some_and(|v| same(v, "id", Some(&acc.id)) && same(v, "name", acc.name.as_deref()))
+    };
+    stored.get("unreachable").is_none_or(Value::is_null)
+        && same(a, "channelId", Some(&incoming.channel_id))
+        && same(a, "serviceUrl", Some(&incoming.service_url))
+        && same(a, "locale", locale)
+        && account(a.get("user"), &incoming.user)
+        && account(a.get("bot"), &incoming.bot)
+        && a.get("conversation")
+            .and_then(|c| c.get("id"))
+            .and_then(Value::as_str)
+            == incoming.conversation_id()
+}
+
+/// The write (value, precondition) that brings the stored record up to date with `incoming`,
+/// or `None` when it already is. `message_locale` stands in for the address's locale when the
+/// address has none. The record is read in the turn's batch and written with its
+/// compare-and-set, so a record marked unreachable by another process is revived as soon as
+/// the user writes again.
+pub(crate) fn update_for(
+    stored: Option<&Stored>,
+    incoming: &Address,
+    message_locale: Option<&str>,
+) -> Option<(Value, Precondition)> {
+    let locale = incoming.locale.as_deref().or(message_locale);
+    let pre = match stored {
+        Some(s) if up_to_date(&s.value, incoming, locale) => return None,
+        Some(s) => Precondition::IfMatch(s.version),
+        None => Precondition::IfAbsent,
+    };
     let mut address = incoming.without_reply();
-    if address.locale.is_none() {
-        address.locale = message_locale.map(str::to_owned);
-    }
-    serde_json::to_value(AddressRecord {
+    address.locale = locale.map(str::to_owned);
+    let rec = AddressRecord {
         address,
         unreachable: None,
-    })
-    .ok()
+    };
+    serde_json::to_value(rec).ok().map(|v| (v, pre))
 }
 
 impl Bot {
@@ -139,10 +155,6 @@ impl Bot {
                 return Ok(());
             };
             rec.unreachable = Some(status);
-            // Make every turn of this process record its user's address again.
-            self.inner
-                .address_generation
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let v = serde_json::to_value(rec).map_err(BotError::dialog)?;
             match self
                 .inner

@@ -32,7 +32,7 @@ impl HeldDialog {
     fn next_check(&self, last_access: u64) -> Option<u64> {
         let idle = self
             .idle_after_ms
-            .map(|i| last_access.max(self.queued_at) + i);
+            .map(|i| last_access.max(self.queued_at).saturating_add(i));
         match (idle, self.deadline_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -47,6 +47,24 @@ fn held(session: &Session) -> Vec<HeldDialog> {
         .get(HELD_DIALOGS)
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default()
+}
+
+/// Clears private conversation data (end of conversation, reset after an error) but keeps
+/// the dialogs held for the user: they were promised to them, not to this conversation's state.
+pub(crate) fn clear_private_keeping_held(session: &mut Session) {
+    let held = session.private.data.remove(HELD_DIALOGS);
+    session.private.clear();
+    if let Some(h) = held {
+        session.private.data.insert(HELD_DIALOGS.into(), h);
+        session.private.dirty = true;
+    }
+}
+
+/// How many dialogs may be held for one user at once; the oldest goes first.
+const MAX_HELD: usize = 16;
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn store(session: &mut Session, list: &[HeldDialog]) {
@@ -89,13 +107,18 @@ pub(crate) fn begin_proactive(
                 id: id.to_owned(),
                 args,
                 queued_at: now,
-                idle_after_ms: idle_after.map(|d| d.as_millis() as u64),
-                deadline_at: deadline.map(|d| now + d.as_millis() as u64),
+                idle_after_ms: idle_after.map(millis),
+                deadline_at: deadline.map(|d| now.saturating_add(millis(d))),
                 on_deadline: *on_deadline,
             };
             let recheck_at = h.next_check(session.last_access);
             let mut list = held(session);
+            // Holding the same dialog again replaces the earlier hold (no pile-up).
+            list.retain(|old| old.id != h.id);
             list.push(h);
+            if list.len() > MAX_HELD {
+                list.remove(0);
+            }
             store(session, &list);
             return Ok(EntryReport {
                 held: true,
@@ -134,7 +157,7 @@ pub(crate) fn check(session: &mut Session) -> Result<EntryReport, BotError> {
         let h = &list[i];
         let idle = h
             .idle_after_ms
-            .is_some_and(|ms| now >= last.max(h.queued_at) + ms);
+            .is_some_and(|ms| now >= last.max(h.queued_at).saturating_add(ms));
         let due = h.deadline_at.is_some_and(|d| now >= d);
         if idle || due {
             let h = list.remove(i);
@@ -153,7 +176,7 @@ pub(crate) fn check(session: &mut Session) -> Result<EntryReport, BotError> {
         .iter()
         .filter_map(|h| h.next_check(last))
         .min()
-        .map(|t| t.max(now + 1));
+        .map(|t| t.max(now.saturating_add(1)));
     store(session, &list);
     Ok(EntryReport {
         held: false,

@@ -1,0 +1,125 @@
+//! Per-conversation turn locks: turns of one conversation run one at a time, in arrival order;
+//! turns of different conversations never wait for each other.
+//!
+//! A lock exists only while some turn holds or waits for it: the table is sharded, each
+//! shard's (synchronous) lock is held only to find or drop an entry, never across an await.
+
+use crate::state::Fnv;
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+const SHARDS: usize = 64;
+
+tokio::task_local! {
+    /// The conversations whose turn the current task is inside (to refuse re-entry).
+    static HELD: std::cell::RefCell<Vec<String>>;
+}
+
+#[derive(Debug)]
+pub(crate) struct ConversationLocks {
+    shards: Box<[Mutex<HashMap<String, Arc<AsyncMutex<()>>>>]>,
+}
+
+impl Default for ConversationLocks {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+/// Holds a conversation's turn lock; dropping it releases the lock.
+#[derive(Debug)]
+pub(crate) struct ConversationGuard<'a> {
+    locks: &'a ConversationLocks,
+    key: String,
+    mutex: Arc<AsyncMutex<()>>,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl ConversationLocks {
+    fn shard(&self, key: &str) -> &Mutex<HashMap<String, Arc<AsyncMutex<()>>>> {
+        let mut h = Fnv::default();
+        h.write(key.as_bytes());
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Waits for the lock of conversation `key`. `None` when the current task is already
+    /// inside a turn of that conversation (waiting would never end).
+    pub(crate) async fn lock(&self, key: &str) -> Option<ConversationGuard<'_>> {
+        if HELD
+            .try_with(|h| h.borrow().iter().any(|k| k == key))
+            .unwrap_or(false)
+        {
+            return None;
+        }
+        let mutex = {
+            let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+            shard.entry(key.to_owned()).or_default().clone()
+        };
+        let guard = mutex.clone().lock_owned().await;
+        Some(ConversationGuard {
+            locks: self,
+            key: key.to_owned(),
+            mutex,
+            guard: Some(guard),
+        })
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap().len()).sum()
+    }
+}
+
+impl Drop for ConversationGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut shard = self
+            .locks
+            .shard(&self.key)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Only the table and this guard still know the lock: nobody waits, forget it.
+        if Arc::strong_count(&self.mutex) == 2 {
+            shard.remove(&self.key);
+        }
+    }
+}
+
+/// Runs `fut` marked as inside a turn of conversation `key`, so a nested turn of the same
+/// conversation in the same task is refused instead of waiting forever.
+pub(crate) async fn inside<F: Future>(key: &str, fut: F) -> F::Output {
+    let mut held = HELD.try_with(|h| h.borrow().clone()).unwrap_or_default();
+    held.push(key.to_owned());
+    HELD.scope(std::cell::RefCell::new(held), fut).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn locks_are_forgotten_when_nobody_holds_them() {
+        let locks = ConversationLocks::default();
+        {
+            let _a = locks.lock("a").await.unwrap();
+            let _b = locks.lock("b").await.unwrap();
+            assert_eq!(locks.len(), 2);
+        }
+        assert_eq!(locks.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_nested_lock_of_the_same_conversation_is_refused() {
+        let locks = ConversationLocks::default();
+        let g = locks.lock("a").await.unwrap();
+        let nested = inside("a", async { locks.lock("a").await.is_none() }).await;
+        assert!(nested);
+        let other = inside("a", async { locks.lock("b").await.is_some() }).await;
+        assert!(other);
+        drop(g);
+    }
+}
