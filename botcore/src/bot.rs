@@ -192,7 +192,10 @@ impl BotBuilder {
         self
     }
 
-    /// Called with every error a turn runs into (before the user gets the error message).
+    /// Called with every error that resets a user's conversation (a failing dialog step, an
+    /// unknown dialog on the stack, unreadable or oversized state), before the user gets the
+    /// error message. Storage outages and unresolved conflicts are returned by
+    /// [`Bot::receive`] instead: nothing was changed, the channel may retry.
     pub fn on_error(mut self, hook: impl Fn(&BotError, &Message) + Send + Sync + 'static) -> Self {
         self.on_error = Some(Arc::new(hook));
         self

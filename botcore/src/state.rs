@@ -64,15 +64,33 @@ impl StateKeys {
         let conv = address
             .conversation_id()
             .ok_or_else(|| BotError::InvalidAddress("address has no conversation".into()))?;
-        let ch = &address.channel_id;
-        let user = &address.user.id;
+        if address.channel_id.is_empty() || address.user.id.is_empty() {
+            return Err(BotError::InvalidAddress(
+                "address has no channelId or user id".into(),
+            ));
+        }
+        let (ch, user, conv) = (
+            escape(&address.channel_id),
+            escape(&address.user.id),
+            escape(conv),
+        );
         // Built by hand: these run on every turn, and `format!` costs several times more.
         Ok(Self {
-            user: join(&["user/", ch, "/", user]),
-            conversation: join(&["conversation/", ch, "/", conv]),
-            private: join(&["private/", ch, "/", conv, "/", user]),
-            address: address_key(ch, user),
+            user: join(&["user/", &ch, "/", &user]),
+            conversation: join(&["conversation/", &ch, "/", &conv]),
+            private: join(&["private/", &ch, "/", &conv, "/", &user]),
+            address: join(&[ADDRESS_PREFIX, &ch, "/", &user]),
         })
+    }
+}
+
+/// Escapes `/` and `%` in a key component, so ids containing `/` cannot make two users' keys
+/// collide (`a/b` + `c` vs `a` + `b/c`).
+fn escape(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.contains(['/', '%']) {
+        std::borrow::Cow::Owned(id.replace('%', "%25").replace('/', "%2F"))
+    } else {
+        std::borrow::Cow::Borrowed(id)
     }
 }
 
@@ -86,7 +104,7 @@ fn join(parts: &[&str]) -> String {
 
 /// The address-book key of a user.
 pub fn address_key(channel: &str, user: &str) -> String {
-    join(&[ADDRESS_PREFIX, channel, "/", user])
+    join(&[ADDRESS_PREFIX, &escape(channel), "/", &escape(user)])
 }
 
 impl SessionState {
@@ -219,7 +237,23 @@ impl std::hash::Hasher for Fnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::ChannelAccount;
     use serde_json::json;
+
+    #[test]
+    fn ids_with_slashes_do_not_collide_and_empty_ids_are_refused() {
+        let a = |ch: &str, user: &str, conv: &str| {
+            Address::new(ch, ChannelAccount::new(user), ChannelAccount::new("bot"))
+                .with_conversation(conv)
+        };
+        let k1 = StateKeys::for_address(&a("x", "a/b", "c")).unwrap();
+        let k2 = StateKeys::for_address(&a("x", "b", "a/c")).unwrap();
+        assert_ne!(k1.private, k2.private);
+        assert_eq!(k1.user, "user/x/a%2Fb");
+        assert_eq!(k1.address, address_key("x", "a/b"));
+        assert!(StateKeys::for_address(&a("x", "", "c")).is_err());
+        assert!(StateKeys::for_address(&a("", "u", "c")).is_err());
+    }
 
     #[test]
     fn session_state_round_trips_in_the_v3_shape() {

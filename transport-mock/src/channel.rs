@@ -54,6 +54,8 @@ struct Inner {
     faults: Mutex<VecDeque<(Option<String>, Fault)>>,
     started: Mutex<Vec<Address>>,
     failed: Mutex<Vec<(Message, DeliveryError)>>,
+    start_faults: Mutex<VecDeque<Fault>>,
+    updated: Mutex<Vec<(String, Message)>>,
     next_id: AtomicU64,
 }
 
@@ -73,9 +75,20 @@ impl MockChannel {
         Self::default()
     }
 
-    /// The next send (to anyone) fails with `fault`. Faults queue up.
+    /// The next send (to anyone) fails with `fault`. Faults queue up; they apply to sends only
+    /// (see [`fail_next_start`](Self::fail_next_start) for starting conversations).
     pub fn fail_next(&self, fault: Fault) {
         lock(&self.inner.faults).push_back((None, fault));
+    }
+
+    /// The next attempt to start a conversation (with anyone) fails with `fault`.
+    pub fn fail_next_start(&self, fault: Fault) {
+        lock(&self.inner.start_faults).push_back(fault);
+    }
+
+    /// Messages the bot replaced with [`Connector::update`], with the activity id.
+    pub fn updated(&self) -> Vec<(String, Message)> {
+        lock(&self.inner.updated).clone()
     }
 
     /// The next send to `user_id` fails with `fault`.
@@ -159,7 +172,7 @@ impl Connector for MockChannel {
     }
 
     async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError> {
-        if let Some(fault) = self.take_fault(&address.user.id) {
+        if let Some(fault) = lock(&self.inner.start_faults).pop_front() {
             return Err(fault.error());
         }
         let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -173,8 +186,8 @@ impl Connector for MockChannel {
         Ok(a)
     }
 
-    async fn update(&self, _activity_id: &str, message: &Message) -> Result<(), DeliveryError> {
-        lock(&self.inner.sent).push(message.clone());
+    async fn update(&self, activity_id: &str, message: &Message) -> Result<(), DeliveryError> {
+        lock(&self.inner.updated).push((activity_id.to_owned(), message.clone()));
         Ok(())
     }
 

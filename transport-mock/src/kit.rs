@@ -161,7 +161,8 @@ pub struct TestUser {
 /// What the bot sent in answer to one user message.
 #[derive(Debug)]
 pub struct Replies {
-    /// Every activity the bot sent to this conversation during the turn.
+    /// Every activity the bot sent to this conversation while the turn ran (when other turns
+    /// of the same conversation run at the same moment, their messages can appear here too).
     pub messages: Vec<Message>,
     /// The turn's result.
     pub outcome: Result<TurnOutcome, BotError>,

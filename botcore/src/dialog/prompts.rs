@@ -322,6 +322,7 @@ fn parse_choice(text: &str, choices: &[String]) -> Option<Value> {
                 .enumerate()
                 .filter(|(_, c)| {
                     !t.is_empty()
+                        && !c.is_empty()
                         && (c.to_lowercase().contains(&t) || t.contains(&c.to_lowercase()))
                 })
                 .map(|(i, _)| i)
@@ -337,7 +338,11 @@ impl Dialog for PromptDialog {
         let opts: Prompt = match args {
             Some(v) => serde_json::from_value(v)
                 .map_err(|e| BotError::dialog(format!("bad prompt options: {e}")))?,
-            None => Prompt::new(self.0, ""),
+            None => {
+                return Err(BotError::dialog(
+                    "a prompt was begun without options: use Prompt::text(..).begin(session) or prompts::text",
+                ));
+            }
         };
         send_prompt(session, &opts, false);
         let data = session.dialog_data_mut();
@@ -410,5 +415,11 @@ mod tests {
         assert_eq!(parse_choice("gre", &c).unwrap()["index"], 1);
         assert_eq!(parse_choice("purple", &c), None);
         assert_eq!(parse_choice("4", &c), None);
+        let with_empty = vec![String::new(), "yes".to_owned()];
+        assert_eq!(
+            parse_choice("anything", &with_empty),
+            None,
+            "an empty choice matches nothing"
+        );
     }
 }

@@ -219,8 +219,12 @@ impl Bot {
                 .unwrap_or(Err(DeliveryError::Skipped));
             if let Err(e) = &r {
                 failed.push(conv);
-                if let DeliveryError::Permanent { status, .. } = e {
-                    self.mark_unreachable(&m.address, *status).await?;
+                // Best effort: failing to mark the address must not turn messages already
+                // delivered in this call into an error the caller would retry.
+                if let DeliveryError::Permanent { status, .. } = e
+                    && let Err(mark) = self.mark_unreachable(&m.address, *status).await
+                {
+                    tracing::warn!(error = %mark, "could not mark an address unreachable");
                 }
             }
             results.push(r);
