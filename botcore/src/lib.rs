@@ -21,6 +21,7 @@ mod locks;
 pub mod message;
 pub mod middleware;
 pub mod proactive;
+pub mod rate_limit;
 pub mod session;
 pub mod state;
 pub mod storage;
@@ -41,6 +42,7 @@ pub use localize::Localizer;
 pub use message::{Message, MessageKind};
 pub use middleware::Middleware;
 pub use proactive::{DeadlineAction, ProactiveMode, ProactiveOutcome, SendOptions};
+pub use rate_limit::{Rate, RateLimited, RateLimits};
 pub use session::Session;
 pub use storage::{Precondition, Storage, StorageError, StorageExt, Stored, Version, WriteOp};
 
