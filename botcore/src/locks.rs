@@ -17,9 +17,11 @@ tokio::task_local! {
     static HELD: std::cell::RefCell<Vec<String>>;
 }
 
+type Shard = Mutex<HashMap<String, Arc<AsyncMutex<()>>>>;
+
 #[derive(Debug)]
 pub(crate) struct ConversationLocks {
-    shards: Box<[Mutex<HashMap<String, Arc<AsyncMutex<()>>>>]>,
+    shards: Box<[Shard]>,
 }
 
 impl Default for ConversationLocks {
@@ -40,7 +42,7 @@ pub(crate) struct ConversationGuard<'a> {
 }
 
 impl ConversationLocks {
-    fn shard(&self, key: &str) -> &Mutex<HashMap<String, Arc<AsyncMutex<()>>>> {
+    fn shard(&self, key: &str) -> &Shard {
         let mut h = Fnv::default();
         h.write(key.as_bytes());
         &self.shards[(h.finish() as usize) % SHARDS]

@@ -344,6 +344,13 @@ impl Dialog for PromptDialog {
                 ));
             }
         };
+        if opts.kind != self.0 {
+            return Err(BotError::dialog(format!(
+                "{} begun with options for a {:?} prompt",
+                self.0.dialog_id(),
+                opts.kind
+            )));
+        }
         send_prompt(session, &opts, false);
         let data = session.dialog_data_mut();
         data.insert(
