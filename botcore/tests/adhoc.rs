@@ -1,7 +1,7 @@
 //! Ad hoc proactive sends, the address book, the scheduler and fan-outs.
 
 use botcore::proactive::fanout::FanOutAction;
-use botcore::proactive::scheduler::JobAction;
+use botcore::proactive::scheduler::{JobAction, JobOutcome};
 use botcore::{
     Bot, BotBuilder, BotError, Clock, DeliveryError, Localizer, Message, SendOptions, Storage,
     Waterfall, prompts,
@@ -312,7 +312,7 @@ async fn jobs_found_too_late_are_skipped_by_the_catch_up_policy() {
         .unwrap();
     t.clock.advance(Duration::from_secs(3_600));
     let reports = t.bot.tick().await.unwrap();
-    assert!(matches!(reports[0].result, Ok(false)));
+    assert!(matches!(reports[0].outcome, JobOutcome::Skipped { .. }));
     assert!(ann.new_messages().is_empty());
 }
 

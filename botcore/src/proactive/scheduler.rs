@@ -1,8 +1,7 @@
 //! Timers and reminders that survive restarts.
 //!
-//! Jobs are stored in the bot's storage (one record, updated with compare-and-set), so they
-//! survive a restart and several bot processes can share them: a job is claimed with a lease
-//! before it runs, so it fires once. Something must call [`Bot::tick`] regularly (the
+//! Jobs are stored in the bot's storage, one record per job, so they survive a restart and
+//! several bot processes can share them. Something must call [`Bot::tick`] regularly (the
 //! transports and examples do it once a second; tests call it after moving a
 //! [`ManualClock`](crate::ManualClock)).
 //!
@@ -17,21 +16,72 @@
 //! bot.cancel_scheduled(&id).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Storage layout
+//!
+//! - `job/{at}/{id}`: one job. `at` is its due time in ms, zero-padded to 20 digits, so key
+//!   order is due order and a tick finds the due jobs with one `list_keys`. The id is
+//!   `{first due time:016x}-{random:016x}`: the job's first key follows from its id.
+//! - `job-moved/{id}` → `{"at": ms}`: where a job went when a retry or a held-dialog re-check
+//!   moved it to a later key. It is written and deleted in the same atomic batches that move
+//!   and delete the job, so [`Bot::cancel_scheduled`] never scans.
+//! - `job-corrupt/{at}/{id}`: a job record that could not be decoded, moved aside with the
+//!   reason so that it neither blocks the queue nor is lost.
+//!
+//! # Delivery guarantee
+//!
+//! A tick takes due jobs one at a time: it claims one by writing a lease (60 s) into it with
+//! compare-and-set, so only one process runs it, then deletes it (or moves it, for a retry)
+//! with compare-and-set on the leased version. A run is abandoned (outcome unknown) after half
+//! the lease, so a slow run never overlaps another. A job runs once **except** when its runner
+//! stops between the claim and that last write (a crash, a storage failure): once the lease
+//! expires another tick runs that one job again — at least once, for it alone.
+//!
+//! # Failures
+//!
+//! Errors safe to retry (a throttle, an unreachable channel, a storage failure, a conflict)
+//! move the job later: by `Retry-After` for a throttle, by exponential backoff otherwise, up
+//! to [`MAX_ATTEMPTS`] starts. Other errors (the user never wrote, unknown dialog, a refused
+//! or ambiguous delivery — never replayed blindly —, a bad address) drop it at once.
 
 use crate::address::Address;
 use crate::bot::Bot;
+use crate::connector::DeliveryError;
 use crate::error::BotError;
 use crate::message::Message;
 use crate::proactive::ProactiveMode;
-use crate::storage::{Precondition, StorageError, StorageExt};
+use crate::storage::{Precondition, StorageError, StorageExt, Stored, Version, WriteOp};
 use crate::turn::{self, Entry};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-const JOBS_KEY: &str = "schedule/jobs";
-const LEASE_MS: u64 = 60_000;
+const JOB_PREFIX: &str = "job/";
+const MOVED_PREFIX: &str = "job-moved/";
+const CORRUPT_PREFIX: &str = "job-corrupt/";
+
+/// How long a claimed job is reserved for the process that claimed it (ms).
+pub const LEASE_MS: u64 = 60_000;
+/// A run is abandoned after this long, well inside the lease.
+const RUN_TIMEOUT: Duration = Duration::from_millis(LEASE_MS / 2);
+/// The most jobs one [`Bot::tick`] handles; the rest wait for the next tick.
+pub const MAX_JOBS_PER_TICK: usize = 32;
+/// The most due keys one tick looks at (jobs leased by other processes are passed over).
+const MAX_KEYS_PER_TICK: usize = 4 * MAX_JOBS_PER_TICK;
+/// Keys listed per page by a tick (the first page alone tells whether anything is due).
+const TICK_PAGE: usize = 16;
+/// Keys listed per page by [`Bot::scheduled`].
+const LIST_PAGE: usize = 100;
+/// How many times a job is started before a retryable failure drops it.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// The first retry waits this long; each further one twice as long as the one before.
+const RETRY_BASE_MS: u64 = 15_000;
+const RETRY_MAX_MS: u64 = 3_600_000;
+/// The shortest wait after a throttle, whatever `Retry-After` said.
+const RETRY_MIN_MS: u64 = 1_000;
+const CAS_TRIES: usize = 8;
 
 /// What a job does when it comes due.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,13 +108,13 @@ pub enum JobAction {
     CheckHeld,
 }
 
-/// A scheduled job.
+/// A scheduled job, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     /// The job's id.
     pub id: String,
-    /// When it is due (ms since the Unix epoch).
+    /// When it is due (ms since the Unix epoch); later than first asked after a retry.
     pub at: u64,
     /// Whom it is for.
     pub address: Address,
@@ -73,8 +123,46 @@ pub struct Job {
     /// Skip the job if it is found more than this late (e.g. after downtime); `None` runs it late.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lateness_ms: Option<u64>,
+    /// How many times it was started so far (failed runs that are retried count).
+    #[serde(default)]
+    pub attempts: u32,
+    /// It is dropped when a run fails after this many starts.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lease_until: Option<u64>,
+}
+
+fn default_max_attempts() -> u32 {
+    MAX_ATTEMPTS
+}
+
+/// What a tick did with one due job.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JobOutcome {
+    /// It ran and was removed.
+    Done,
+    /// It ran and runs again at `at` (a held-dialog check whose dialog is still waiting).
+    Again {
+        /// The next run (ms since the Unix epoch).
+        at: u64,
+    },
+    /// It was found more than `max_lateness_ms` late and removed without running.
+    Skipped {
+        /// How late it was found (ms).
+        late_ms: u64,
+    },
+    /// It failed with an error that is safe to retry, and runs again at `at`.
+    Retrying {
+        /// The next run (ms since the Unix epoch).
+        at: u64,
+        /// Why this run failed.
+        error: BotError,
+    },
+    /// It failed for good (a permanent error, or the last attempt), or its record was corrupt
+    /// ([`BotError::CorruptState`]; moved aside under `job-corrupt/`), and was removed.
+    Dropped(BotError),
 }
 
 /// What happened to a due job.
@@ -82,47 +170,114 @@ pub struct Job {
 pub struct JobReport {
     /// The job's id.
     pub id: String,
-    /// The result (`Ok(false)` when it was skipped as too late).
-    pub result: Result<bool, BotError>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Jobs {
-    jobs: Vec<Job>,
+    /// Which start of the job this was (1 for the first run; 0 when it did not run).
+    pub attempt: u32,
+    /// What happened.
+    pub outcome: JobOutcome,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn new_id(now: u64) -> String {
+fn new_id(now_ms: u64, at_ms: u64) -> String {
     use std::hash::{BuildHasher, RandomState};
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let salt = RandomState::new().hash_one(n) & 0xffff_ffff;
-    format!("job-{now:x}-{n:x}-{salt:08x}")
+    let salt = RandomState::new().hash_one((n, now_ms));
+    format!("{at_ms:016x}-{salt:016x}")
+}
+
+fn job_key(at_ms: u64, id: &str) -> String {
+    format!("{JOB_PREFIX}{at_ms:020}/{id}")
+}
+
+fn moved_key(id: &str) -> String {
+    format!("{MOVED_PREFIX}{id}")
+}
+
+/// The first due time an id encodes, if it is an id of this scheduler.
+fn id_at(id: &str) -> Option<u64> {
+    let (at, salt) = id.split_once('-')?;
+    let hex = |s: &str| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex(at) || !hex(salt) {
+        return None;
+    }
+    u64::from_str_radix(at, 16).ok()
+}
+
+/// The due time and id in a job key.
+fn parse_key(key: &str) -> Option<(u64, &str)> {
+    let (at, id) = key.strip_prefix(JOB_PREFIX)?.split_once('/')?;
+    if at.len() != 20 || !at.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id_at(id)?;
+    Some((at.parse().ok()?, id))
+}
+
+fn decode(key: &str, value: Value) -> Result<Job, String> {
+    let job: Job = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    match parse_key(key) {
+        Some((at, id)) if at == job.at && id == job.id => Ok(job),
+        _ => Err(format!(
+            "the key does not match the job's id {} and due time {}",
+            job.id, job.at
+        )),
+    }
+}
+
+fn encode(job: &Job) -> Result<Value, BotError> {
+    serde_json::to_value(job).map_err(|e| BotError::dialog(format!("job cannot be stored: {e}")))
+}
+
+/// A new job's id and the write that stores it (if nothing is stored under its key yet): for
+/// callers that save a job in the same atomic batch as other records.
+pub(crate) fn job_write_op(
+    now_ms: u64,
+    at_ms: u64,
+    address: &Address,
+    action: JobAction,
+    max_lateness_ms: Option<u64>,
+) -> Result<(String, WriteOp), BotError> {
+    if address.channel_id.is_empty() || address.user.id.is_empty() {
+        return Err(BotError::InvalidAddress(
+            "a job's address needs a channelId and a user id".into(),
+        ));
+    }
+    let id = new_id(now_ms, at_ms);
+    let job = Job {
+        id: id.clone(),
+        at: at_ms,
+        address: address.clone(),
+        action,
+        max_lateness_ms,
+        attempts: 0,
+        max_attempts: MAX_ATTEMPTS,
+        lease_until: None,
+    };
+    let op = WriteOp::put(job_key(at_ms, &id), encode(&job)?, Precondition::IfAbsent);
+    Ok((id, op))
+}
+
+/// How long to wait before retrying after `error` on start number `attempt`; `None` when a
+/// retry is not safe.
+fn retry_delay(error: &BotError, attempt: u32) -> Option<u64> {
+    let backoff = RETRY_BASE_MS
+        .saturating_mul(2u64.saturating_pow(attempt.saturating_sub(1)))
+        .min(RETRY_MAX_MS);
+    match error {
+        BotError::Delivery(DeliveryError::Throttled {
+            retry_after: Some(d),
+        }) => Some(
+            u64::try_from(d.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(RETRY_MIN_MS),
+        ),
+        BotError::Delivery(e) if e.is_retry_safe() => Some(backoff),
+        BotError::Storage(_) | BotError::Conflict { .. } => Some(backoff),
+        _ => None,
+    }
 }
 
 impl Bot {
-    async fn update_jobs<T>(&self, mut f: impl FnMut(&mut Vec<Job>) -> T) -> Result<T, BotError> {
-        for _ in 0..32 {
-            let stored = self.inner.storage.read(JOBS_KEY).await?;
-            let (mut jobs, pre) = match stored {
-                Some(s) => {
-                    let j: Jobs = serde_json::from_value(s.value)
-                        .map_err(|e| BotError::CorruptState(format!("{JOBS_KEY}: {e}")))?;
-                    (j.jobs, Precondition::IfMatch(s.version))
-                }
-                None => (Vec::new(), Precondition::IfAbsent),
-            };
-            let out = f(&mut jobs);
-            let v = serde_json::to_value(Jobs { jobs }).map_err(BotError::dialog)?;
-            match self.inner.storage.write(JOBS_KEY, v, pre).await {
-                Ok(_) => return Ok(out),
-                Err(StorageError::Conflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(BotError::Conflict { attempts: 32 })
-    }
-
     /// Schedules `action` for `address` at `at_ms`; returns the job id.
     pub async fn schedule(
         &self,
@@ -141,94 +296,277 @@ impl Bot {
         action: JobAction,
         max_lateness_ms: Option<u64>,
     ) -> Result<String, BotError> {
-        let id = new_id(self.inner.clock.now_ms());
-        let job = Job {
-            id: id.clone(),
-            at: at_ms,
-            address: address.clone(),
-            action,
-            max_lateness_ms,
-            lease_until: None,
-        };
-        self.update_jobs(|jobs| jobs.push(job.clone())).await?;
-        Ok(id)
+        // Each job has a key of its own: a conflict means two random ids collided.
+        for _ in 0..CAS_TRIES {
+            let now = self.inner.clock.now_ms();
+            let (id, op) = job_write_op(now, at_ms, address, action.clone(), max_lateness_ms)?;
+            match self.inner.storage.write_many(vec![op]).await {
+                Ok(_) => return Ok(id),
+                Err(StorageError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(BotError::Conflict {
+            attempts: CAS_TRIES,
+        })
     }
 
-    /// Cancels a job; `false` if there was none with that id.
+    /// Cancels a job; `false` if there was none with that id (unknown, done or dropped). A run
+    /// already under way is not stopped, but a job cancelled during its run is not retried.
     pub async fn cancel_scheduled(&self, id: &str) -> Result<bool, BotError> {
-        self.update_jobs(|jobs| {
-            let before = jobs.len();
-            jobs.retain(|j| j.id != id);
-            jobs.len() != before
-        })
-        .await
-    }
-
-    /// Every scheduled job, earliest first.
-    pub async fn scheduled(&self) -> Result<Vec<Job>, BotError> {
-        let stored = self.inner.storage.read(JOBS_KEY).await?;
-        let mut jobs = match stored {
-            Some(s) => serde_json::from_value::<Jobs>(s.value)
-                .map(|j| j.jobs)
-                .unwrap_or_default(),
-            None => Vec::new(),
+        let Some(first_at) = id_at(id) else {
+            return Ok(false);
         };
-        jobs.sort_by_key(|j| j.at);
-        Ok(jobs)
+        let storage = &self.inner.storage;
+        let (home, moved) = (job_key(first_at, id), moved_key(id));
+        for _ in 0..CAS_TRIES {
+            let mut read = storage.read_many(&[&home, &moved]).await?.into_iter();
+            let (at_home, pointer) = (read.next().flatten(), read.next().flatten());
+            let mut ops = Vec::with_capacity(2);
+            let target = match (at_home, pointer) {
+                (Some(job), _) => Some((home.clone(), job.version)),
+                (None, None) => return Ok(false),
+                (None, Some(p)) => {
+                    ops.push(WriteOp::delete(&moved, Precondition::IfMatch(p.version)));
+                    // Nothing there: moved again meanwhile (the pointer changed, so the batch
+                    // conflicts and we look again), or a stale pointer (removed).
+                    match p.value.get("at").and_then(Value::as_u64) {
+                        Some(at) => {
+                            let key = job_key(at, id);
+                            storage.read(&key).await?.map(|s| (key, s.version))
+                        }
+                        None => None,
+                    }
+                }
+            };
+            let found = target.is_some();
+            ops.extend(target.map(|(k, v)| WriteOp::delete(k, Precondition::IfMatch(v))));
+            match storage.write_many(ops).await {
+                Ok(_) => return Ok(found),
+                Err(StorageError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(BotError::Conflict {
+            attempts: CAS_TRIES,
+        })
     }
 
-    /// Runs every job that is due now (by the bot's clock) and returns what happened.
+    /// Every scheduled job, earliest first. A record that cannot be decoded fails the listing
+    /// with [`BotError::CorruptState`]; once due, a tick reports it and moves it aside.
+    pub async fn scheduled(&self) -> Result<Vec<Job>, BotError> {
+        let storage = &self.inner.storage;
+        let mut jobs = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let keys = storage
+                .list_keys(JOB_PREFIX, after.as_deref(), LIST_PAGE)
+                .await?;
+            if keys.is_empty() {
+                return Ok(jobs);
+            }
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            for (key, stored) in keys.iter().zip(storage.read_many(&refs).await?) {
+                // A job finished between the listing and the read is simply gone.
+                if let Some(s) = stored {
+                    let job = decode(key, s.value)
+                        .map_err(|e| BotError::CorruptState(format!("{key}: {e}")))?;
+                    jobs.push(job);
+                }
+            }
+            if keys.len() < LIST_PAGE {
+                return Ok(jobs);
+            }
+            after = keys.last().cloned();
+        }
+    }
+
+    /// Runs the jobs that are due now (by the bot's clock), one at a time and at most
+    /// [`MAX_JOBS_PER_TICK`], and reports what happened to each. A tick with nothing due
+    /// writes nothing. Jobs another process is running are passed over. A storage failure
+    /// ends the tick with an error: what was done before it is recorded, and the job in hand
+    /// keeps its lease and runs again once the lease expires.
     pub async fn tick(&self) -> Result<Vec<JobReport>, BotError> {
+        // Jobs that come due while the tick runs (retries included) wait for the next one.
+        let due_by = self.inner.clock.now_ms();
+        let mut reports = Vec::new();
+        let mut examined = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let keys = self
+                .inner
+                .storage
+                .list_keys(JOB_PREFIX, after.as_deref(), TICK_PAGE)
+                .await?;
+            for key in &keys {
+                if parse_key(key).is_some_and(|(at, _)| at > due_by) {
+                    return Ok(reports);
+                }
+                if let Some(report) = self.take_job(key).await? {
+                    reports.push(report);
+                }
+                examined += 1;
+                if reports.len() >= MAX_JOBS_PER_TICK || examined >= MAX_KEYS_PER_TICK {
+                    return Ok(reports);
+                }
+            }
+            if keys.len() < TICK_PAGE {
+                return Ok(reports);
+            }
+            after = keys.last().cloned();
+        }
+    }
+
+    /// Claims, runs and records the job under `key`; `None` if another process has it.
+    async fn take_job(&self, key: &str) -> Result<Option<JobReport>, BotError> {
+        let storage = &self.inner.storage;
+        let Some(stored) = storage.read(key).await? else {
+            return Ok(None);
+        };
+        let mut job = match decode(key, stored.value.clone()) {
+            Ok(job) => job,
+            Err(reason) => return self.set_aside(key, stored, reason).await,
+        };
         let now = self.inner.clock.now_ms();
-        let is_due = |j: &Job| j.at <= now && j.lease_until.is_none_or(|l| l <= now);
-        // A read first: most ticks find nothing due and write nothing.
-        if !self.scheduled().await?.iter().any(is_due) {
-            return Ok(Vec::new());
+        if job.lease_until.is_some_and(|l| l > now) {
+            return Ok(None);
         }
-        let due = self
-            .update_jobs(|jobs| {
-                let mut due = Vec::new();
-                for j in jobs.iter_mut() {
-                    if is_due(j) {
-                        j.lease_until = Some(now + LEASE_MS);
-                        due.push(j.clone());
-                    }
+        let late_ms = now.saturating_sub(job.at);
+        if job.max_lateness_ms.is_some_and(|m| late_ms > m) {
+            let outcome = JobOutcome::Skipped { late_ms };
+            return self.record(key, &job, stored.version, outcome, false).await;
+        }
+        if job.attempts >= job.max_attempts {
+            // Every start so far ended without its outcome being recorded (crashes).
+            let error = BotError::dialog(format!(
+                "job {} was started {} times without finishing",
+                job.id, job.attempts
+            ));
+            let outcome = JobOutcome::Dropped(error);
+            return self.record(key, &job, stored.version, outcome, false).await;
+        }
+        job.attempts = job.attempts.saturating_add(1);
+        job.lease_until = Some(now.saturating_add(LEASE_MS));
+        let leased = match storage
+            .write(key, encode(&job)?, Precondition::IfMatch(stored.version))
+            .await
+        {
+            Ok(v) => v,
+            Err(StorageError::Conflict { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let result = tokio::time::timeout(RUN_TIMEOUT, self.run_job(&job))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BotError::Delivery(DeliveryError::Ambiguous(format!(
+                    "the job did not finish within {RUN_TIMEOUT:?}"
+                ))))
+            });
+        let now = self.inner.clock.now_ms();
+        let outcome = match result {
+            Ok(None) => JobOutcome::Done,
+            Ok(Some(at)) => JobOutcome::Again {
+                at: at.max(now.saturating_add(1)),
+            },
+            Err(error) => match retry_delay(&error, job.attempts) {
+                Some(delay) if job.attempts < job.max_attempts => JobOutcome::Retrying {
+                    at: now.saturating_add(delay),
+                    error,
+                },
+                _ => JobOutcome::Dropped(error),
+            },
+        };
+        self.record(key, &job, leased, outcome, true).await
+    }
+
+    /// Removes the job under `key` (version `version`) or moves it to its next run, as
+    /// `outcome` says, in one batch; `None` if the job changed meanwhile and was not `ran`.
+    async fn record(
+        &self,
+        key: &str,
+        job: &Job,
+        version: Version,
+        outcome: JobOutcome,
+        ran: bool,
+    ) -> Result<Option<JobReport>, BotError> {
+        let mut ops = vec![WriteOp::delete(key, Precondition::IfMatch(version))];
+        if let JobOutcome::Again { at } | JobOutcome::Retrying { at, .. } = outcome {
+            let mut next = job.clone();
+            next.at = at;
+            next.lease_until = None;
+            if matches!(outcome, JobOutcome::Again { .. }) {
+                next.attempts = 0; // a re-check is not a failure
+            }
+            let put = WriteOp::put(job_key(at, &job.id), encode(&next)?, Precondition::IfAbsent);
+            let pointer = WriteOp::put(moved_key(&job.id), json!({ "at": at }), Precondition::Any);
+            ops.extend([put, pointer]);
+        } else if id_at(&job.id) != Some(job.at) {
+            ops.push(WriteOp::delete(moved_key(&job.id), Precondition::Any));
+        }
+        let attempt = if ran { job.attempts } else { 0 };
+        let outcome = match self.inner.storage.write_many(ops).await {
+            Ok(_) => outcome,
+            Err(StorageError::Conflict { .. }) if !ran => return Ok(None),
+            // Cancelled while it ran, or the lease ran out and another process took it over:
+            // the record is theirs now.
+            Err(StorageError::Conflict { .. }) => {
+                tracing::warn!(job = %job.id, "the job changed while it ran; not rescheduled");
+                match outcome {
+                    JobOutcome::Retrying { error, .. } => JobOutcome::Dropped(error),
+                    JobOutcome::Again { .. } => JobOutcome::Done,
+                    other => other,
                 }
-                due
-            })
-            .await?;
-        if due.is_empty() {
-            return Ok(Vec::new());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let JobOutcome::Dropped(e) | JobOutcome::Retrying { error: e, .. } = &outcome {
+            tracing::warn!(job = %job.id, attempt, error = %e, "scheduled job failed");
         }
-        let mut reports = Vec::with_capacity(due.len());
-        let mut reschedule: Vec<(String, u64)> = Vec::new();
-        for job in due {
-            let late = now.saturating_sub(job.at);
-            let result = if job.max_lateness_ms.is_some_and(|m| late > m) {
-                Ok(false)
-            } else {
-                self.run_job(&job).await.map(|recheck| {
-                    if let Some(at) = recheck {
-                        reschedule.push((job.id.clone(), at));
-                    }
-                    true
-                })
+        Ok(Some(JobReport {
+            id: job.id.clone(),
+            attempt,
+            outcome,
+        }))
+    }
+
+    /// Moves an undecodable record to `job-corrupt/` and reports it.
+    async fn set_aside(
+        &self,
+        key: &str,
+        stored: Stored,
+        reason: String,
+    ) -> Result<Option<JobReport>, BotError> {
+        let rest = key.strip_prefix(JOB_PREFIX).unwrap_or(key);
+        let aside = format!("{CORRUPT_PREFIX}{rest}");
+        let id = rest.rsplit_once('/').map_or(rest, |(_, id)| id).to_owned();
+        let record = json!({
+            "key": key,
+            "error": reason,
+            "found": self.inner.clock.now_ms(),
+            "value": stored.value,
+        });
+        let mut ops = vec![
+            WriteOp::put(&aside, record, Precondition::Any),
+            WriteOp::delete(key, Precondition::IfMatch(stored.version)),
+        ];
+        if let Some((at, _)) = parse_key(key)
+            && id_at(&id) != Some(at)
+        {
+            ops.push(WriteOp::delete(moved_key(&id), Precondition::Any));
+        }
+        if let Err(e) = self.inner.storage.write_many(ops).await {
+            return match e {
+                StorageError::Conflict { .. } => Ok(None),
+                e => Err(e.into()),
             };
-            reports.push(JobReport { id: job.id, result });
         }
-        let done: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
-        self.update_jobs(|jobs| {
-            jobs.retain_mut(|j| {
-                if let Some((_, at)) = reschedule.iter().find(|(id, _)| *id == j.id) {
-                    j.at = *at;
-                    j.lease_until = None;
-                    return true;
-                }
-                !done.contains(&j.id.as_str())
-            })
-        })
-        .await?;
-        Ok(reports)
+        let error = BotError::CorruptState(format!("{key}: {reason} (moved to {aside})"));
+        tracing::error!(error = %error, "corrupt scheduled job set aside");
+        Ok(Some(JobReport {
+            id,
+            attempt: 0,
+            outcome: JobOutcome::Dropped(error),
+        }))
     }
 
     /// Runs one job; returns when it wants to run again (held-dialog checks).
@@ -243,10 +581,16 @@ impl Bot {
                     _ => Ok(None),
                 }
             }
-            JobAction::Dialog { id, args, mode } => self
-                .begin_dialog(&job.address, id, args.clone(), mode.clone())
-                .await
-                .map(|_| None),
+            JobAction::Dialog { id, args, mode } => {
+                let out = self
+                    .begin_dialog(&job.address, id, args.clone(), mode.clone())
+                    .await?;
+                // The dialog's state is saved: running it again would begin it twice.
+                for e in out.deliveries.iter().filter_map(|d| d.as_ref().err()) {
+                    tracing::warn!(job = %job.id, error = %e, "a scheduled dialog's message was not delivered");
+                }
+                Ok(None)
+            }
             JobAction::CheckHeld => {
                 let message = Arc::new(turn::proactive_message(&job.address));
                 let ran = turn::run_full(&self.inner, message, Entry::CheckHeld).await?;
