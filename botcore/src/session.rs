@@ -61,7 +61,8 @@ pub struct Session {
     pub(crate) proactive: bool,
     pub(crate) last_access: u64,
     pub(crate) address_update: Option<(Value, crate::storage::Precondition)>,
-    pub(crate) scheduled: Vec<(u64, JobAction)>,
+    /// Jobs scheduled in this turn: saved in the turn's own compare-and-set batch.
+    pub(crate) scheduled: Vec<crate::storage::WriteOp>,
 }
 
 impl fmt::Debug for Session {
@@ -304,17 +305,24 @@ impl Session {
         self.last_access
     }
 
-    /// Schedules `action` for this user `delay` from now. Like sends, the job is only
-    /// scheduled once the turn's state is saved.
-    pub fn schedule_in(&mut self, delay: Duration, action: JobAction) {
+    /// Schedules `action` for this user `delay` from now and returns the job's id (for
+    /// [`Bot::cancel_scheduled`](crate::Bot::cancel_scheduled)). The job is saved atomically
+    /// with the turn's state: if the turn is not saved, nothing is scheduled.
+    pub fn schedule_in(&mut self, delay: Duration, action: JobAction) -> Result<String, BotError> {
         let delay = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         let at = self.bot.clock.now_ms().saturating_add(delay);
-        self.scheduled.push((at, action));
+        self.schedule_at(at, action)
     }
 
-    /// Schedules `action` for this user at `at_ms` (ms since the Unix epoch), once the turn is saved.
-    pub fn schedule_at(&mut self, at_ms: u64, action: JobAction) {
-        self.scheduled.push((at_ms, action));
+    /// Schedules `action` for this user at `at_ms` (ms since the Unix epoch); see
+    /// [`schedule_in`](Self::schedule_in).
+    pub fn schedule_at(&mut self, at_ms: u64, action: JobAction) -> Result<String, BotError> {
+        let address = self.message.address.without_reply();
+        let now = self.bot.clock.now_ms();
+        let (id, op) =
+            crate::proactive::scheduler::job_write_op(now, at_ms, &address, action, None)?;
+        self.scheduled.push(op);
+        Ok(id)
     }
 
     /// The time now, by the bot's clock (ms since the Unix epoch).

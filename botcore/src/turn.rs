@@ -13,6 +13,7 @@ use crate::dialog::DialogResult;
 use crate::error::BotError;
 use crate::message::{Message, MessageKind};
 use crate::proactive::held::{self, HeldDialog};
+use crate::proactive::scheduler::JobAction;
 use crate::proactive::{ProactiveMode, address_book};
 use crate::session::{Session, StackOp};
 use crate::state::{Bag, Frame, SESSION_STATE, SessionState, StateKeys};
@@ -127,7 +128,6 @@ async fn transact(
                 // Delivered while the conversation's lock is held: the next turn's messages
                 // cannot overtake these.
                 let deliveries = deliver(inner, std::mem::take(&mut session.outbox)).await;
-                schedule_after_commit(inner, &mut session).await;
                 let outcome = TurnOutcome {
                     deliveries,
                     attempts: attempts + reset_attempts,
@@ -153,24 +153,6 @@ fn report_failure(inner: &BotInner, message: &Message, e: BotError) -> BotError 
     }
     tracing::warn!(error = %e, "turn failed; resetting the conversation");
     e
-}
-
-async fn schedule_after_commit(inner: &Arc<BotInner>, session: &mut Session) {
-    if session.scheduled.is_empty() {
-        return;
-    }
-    let bot = crate::Bot {
-        inner: inner.clone(),
-    };
-    let address = session.message.address.without_reply();
-    for (at, action) in std::mem::take(&mut session.scheduled) {
-        if let Err(e) = bot.schedule(at, &address, action).await {
-            tracing::error!(error = %e, "scheduling a job after the turn failed");
-            if let Some(h) = &inner.on_error {
-                h(&e, &session.message);
-            }
-        }
-    }
 }
 
 fn is_dialog_error(e: &BotError) -> bool {
@@ -316,6 +298,7 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
     if let Some((value, pre)) = session.address_update.take() {
         ops.push(WriteOp::put(&keys.address, value, pre));
     }
+    ops.append(&mut session.scheduled);
     ops
 }
 
@@ -349,6 +332,10 @@ async fn execute(session: &mut Session, entry: &Entry) -> Result<EntryReport, Bo
         Entry::User => route_user_message(session).await?,
         Entry::Proactive { id, args, mode } => {
             report = held::begin_proactive(session, id, args.clone(), mode)?;
+            // The check that starts a held dialog is saved with the hold itself.
+            if let Some(at) = report.recheck_at {
+                session.schedule_at(at, JobAction::CheckHeld)?;
+            }
         }
         Entry::CheckHeld => {
             report = held::check(session)?;

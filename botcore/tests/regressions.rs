@@ -398,3 +398,60 @@ async fn p15_idle_after_fires_after_user_goes_quiet() {
         "user silent for 50 min, survey never started"
     );
 }
+
+// 16. A job scheduled by a step is saved with the turn: a failing turn schedules nothing, a
+//     committed one exactly one job, cancellable by the id the step got.
+#[tokio::test]
+async fn p16_jobs_scheduled_in_a_turn_are_saved_atomically_with_it() {
+    let bot = Bot::builder().dialog(
+        "/",
+        Waterfall::new().step(|s, _| {
+            let id = s.schedule_in(
+                Duration::from_secs(60),
+                botcore::proactive::scheduler::JobAction::CheckHeld,
+            )?;
+            s.user_data_mut().insert("job".into(), json!(id));
+            if s.message().text == "fail" {
+                return Err(BotError::dialog("after scheduling"));
+            }
+            s.end_dialog();
+            Ok(())
+        }),
+    );
+    let t = TestBot::new(bot);
+    let ann = t.user("ann");
+    ann.say("fail").await;
+    assert!(
+        t.bot.scheduled().await.unwrap().is_empty(),
+        "the failed turn scheduled nothing"
+    );
+    // Two processes racing on the same user: one attempt loses the compare-and-set and
+    // runs again; only committed attempts leave a job.
+    let t2 = t.sharing(Bot::builder().dialog(
+        "/",
+        Waterfall::new().step(|s, _| {
+            s.schedule_in(
+                Duration::from_secs(60),
+                botcore::proactive::scheduler::JobAction::CheckHeld,
+            )?;
+            s.end_dialog();
+            Ok(())
+        }),
+    ));
+    t.storage.set_read_delay(Duration::from_millis(30));
+    let (u1, u2) = (t.user("bo"), t2.user("bo"));
+    let (a, b) = tokio::join!(u1.say("one"), u2.say("two"));
+    t.storage.set_read_delay(Duration::ZERO);
+    let attempts = a.outcome.unwrap().attempts + b.outcome.unwrap().attempts;
+    assert!(attempts >= 3, "a conflict happened ({attempts})");
+    assert_eq!(
+        t.bot.scheduled().await.unwrap().len(),
+        2,
+        "one job per committed turn"
+    );
+    let id = ann.state().await.user_data.get("job").cloned();
+    assert_eq!(id, None, "the failed turn's user data was not saved either");
+    let bo = t.user("bo").state().await;
+    let id = bo.user_data["job"].as_str().unwrap().to_owned();
+    assert!(t.bot.cancel_scheduled(&id).await.unwrap());
+}

@@ -18,7 +18,7 @@ pub fn bot() -> BotBuilder {
                 Some(what) => {
                     let reminder =
                         Message::to(&s.address().without_reply()).text(format!("Reminder: {what}"));
-                    s.schedule_in(DELAY, JobAction::Message { message: reminder });
+                    s.schedule_in(DELAY, JobAction::Message { message: reminder })?;
                     s.send("OK, I'll remind you in a minute.");
                 }
                 None => s.send("Say \"remind me <something>\"."),

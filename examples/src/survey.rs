@@ -72,7 +72,7 @@ pub fn bot(custom_api_url: Option<String>) -> BotBuilder {
                         args: None,
                         mode: ProactiveMode::Interrupt,
                     };
-                    s.schedule_in(Duration::from_secs(5), survey);
+                    s.schedule_in(Duration::from_secs(5), survey)?;
                     s.begin_dialog("order", None)
                 })
                 .step(|s, _| {

@@ -279,10 +279,6 @@ impl Bot {
         let (a, started_conversation) = self.ensure_conversation(a).await?;
         let message = Arc::new(turn::proactive_message(&a));
         let ran = turn::run_full(&self.inner, message, Entry::Proactive { id, args, mode }).await?;
-        if let Some(at) = ran.report.recheck_at {
-            self.schedule(at, &a, scheduler::JobAction::CheckHeld)
-                .await?;
-        }
         Ok(ProactiveOutcome {
             address: a,
             started_conversation,

@@ -109,7 +109,10 @@ fn main() {
     rt.block_on(async {
         if core_only {
             // For profilers: only the botcore path.
-            println!("botcore echo:   {:>12.0} turns/s", botcore_turns(turns, convs).await);
+            println!(
+                "botcore echo:   {:>12.0} turns/s",
+                botcore_turns(turns, convs).await
+            );
             return;
         }
         // Warm up both paths once.
