@@ -13,8 +13,14 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 const SHARDS: usize = 64;
 
 tokio::task_local! {
-    /// The conversations whose turn the current task is inside (to refuse re-entry).
-    static HELD: std::cell::RefCell<Vec<String>>;
+    /// Hashes of the conversations whose turn the current task is inside (to refuse re-entry).
+    static HELD: Vec<u64>;
+}
+
+fn hash(key: &str) -> u64 {
+    let mut h = Fnv::default();
+    h.write(key.as_bytes());
+    h.finish()
 }
 
 type Shard = Mutex<HashMap<String, Arc<AsyncMutex<()>>>>;
@@ -43,18 +49,14 @@ pub(crate) struct ConversationGuard<'a> {
 
 impl ConversationLocks {
     fn shard(&self, key: &str) -> &Shard {
-        let mut h = Fnv::default();
-        h.write(key.as_bytes());
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(hash(key) as usize) % SHARDS]
     }
 
     /// Waits for the lock of conversation `key`. `None` when the current task is already
     /// inside a turn of that conversation (waiting would never end).
     pub(crate) async fn lock(&self, key: &str) -> Option<ConversationGuard<'_>> {
-        if HELD
-            .try_with(|h| h.borrow().iter().any(|k| k == key))
-            .unwrap_or(false)
-        {
+        let me = hash(key);
+        if HELD.try_with(|h| h.contains(&me)).unwrap_or(false) {
             return None;
         }
         let mutex = {
@@ -94,9 +96,9 @@ impl Drop for ConversationGuard<'_> {
 /// Runs `fut` marked as inside a turn of conversation `key`, so a nested turn of the same
 /// conversation in the same task is refused instead of waiting forever.
 pub(crate) async fn inside<F: Future>(key: &str, fut: F) -> F::Output {
-    let mut held = HELD.try_with(|h| h.borrow().clone()).unwrap_or_default();
-    held.push(key.to_owned());
-    HELD.scope(std::cell::RefCell::new(held), fut).await
+    let mut held = HELD.try_with(Vec::clone).unwrap_or_default();
+    held.push(hash(key));
+    HELD.scope(held, fut).await
 }
 
 #[cfg(test)]

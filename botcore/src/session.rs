@@ -60,7 +60,7 @@ pub struct Session {
     pub(crate) localize_sends: bool,
     pub(crate) proactive: bool,
     pub(crate) last_access: u64,
-    pub(crate) address_update: Option<(Value, crate::storage::Precondition)>,
+    pub(crate) address_update: Option<crate::proactive::address_book::AddressUpdate>,
     /// Jobs scheduled in this turn: saved in the turn's own compare-and-set batch.
     pub(crate) scheduled: Vec<crate::storage::WriteOp>,
 }

@@ -56,6 +56,9 @@ pub struct StateKeys {
     pub private: String,
     /// The address-book record of the user.
     pub address: String,
+    /// The small record holding a fingerprint of the address last recorded for the user, read
+    /// on every turn instead of the whole address-book record.
+    pub address_mark: String,
 }
 
 impl StateKeys {
@@ -80,6 +83,7 @@ impl StateKeys {
             conversation: join(&["conversation/", &ch, "/", &conv]),
             private: join(&["private/", &ch, "/", &conv, "/", &user]),
             address: join(&[ADDRESS_PREFIX, &ch, "/", &user]),
+            address_mark: join(&[ADDRESS_MARK_PREFIX, &ch, "/", &user]),
         })
     }
 }
@@ -164,6 +168,14 @@ impl SessionState {
         })
     }
 }
+
+/// The address-mark key of a user (see [`StateKeys::address_mark`]).
+pub fn address_mark_key(channel: &str, user: &str) -> String {
+    join(&[ADDRESS_MARK_PREFIX, &escape(channel), "/", &escape(user)])
+}
+
+/// The prefix of every address-mark key.
+pub const ADDRESS_MARK_PREFIX: &str = "address-mark/";
 
 /// The prefix of every address-book key.
 pub const ADDRESS_PREFIX: &str = "address/";

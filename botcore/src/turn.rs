@@ -195,7 +195,7 @@ async fn load(
         keys.private.as_str(),
     ];
     if record_address {
-        wanted.push(keys.address.as_str());
+        wanted.push(keys.address_mark.as_str());
     }
     let mut read = inner.storage.read_many(&wanted).await?.into_iter();
     let mut next = || read.next().flatten();
@@ -295,8 +295,19 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
         Value::Object(private),
         precondition(&session.private),
     ));
-    if let Some((value, pre)) = session.address_update.take() {
-        ops.push(WriteOp::put(&keys.address, value, pre));
+    if let Some(update) = session.address_update.take() {
+        // The full record is written last-writer-wins; the mark's compare-and-set orders
+        // concurrent updates.
+        ops.push(WriteOp::put(
+            &keys.address,
+            update.record,
+            Precondition::Any,
+        ));
+        ops.push(WriteOp::put(
+            &keys.address_mark,
+            update.mark,
+            update.mark_precondition,
+        ));
     }
     ops.append(&mut session.scheduled);
     ops

@@ -7,7 +7,7 @@
 use crate::address::Address;
 use crate::bot::Bot;
 use crate::error::BotError;
-use crate::state::{ADDRESS_PREFIX, address_key};
+use crate::state::{ADDRESS_PREFIX, address_key, address_mark_key};
 use crate::storage::{Precondition, StorageExt, Stored};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,54 +32,58 @@ pub struct AddressPage {
     pub next: Option<String>,
 }
 
-fn same(stored: &Value, field: &str, incoming: Option<&str>) -> bool {
-    stored.get(field).and_then(Value::as_str) == incoming
+/// A fingerprint of everything the address book records about an incoming address.
+fn fingerprint(incoming: &Address, locale: Option<&str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = crate::state::Fnv::default();
+    incoming.channel_id.hash(&mut h);
+    incoming.user.id.hash(&mut h);
+    incoming.user.name.hash(&mut h);
+    incoming.bot.id.hash(&mut h);
+    incoming.bot.name.hash(&mut h);
+    incoming.conversation_id().hash(&mut h);
+    incoming.service_url.hash(&mut h);
+    locale.hash(&mut h);
+    h.finish()
 }
 
-/// Whether the stored record already says everything the incoming address would record.
-/// Compared field by field on the stored JSON: this runs on every turn.
-fn up_to_date(stored: &Value, incoming: &Address, locale: Option<&str>) -> bool {
-    let Some(a) = stored.get("address") else {
-        return false;
-    };
-    let account = |v: Option<&Value>, acc: &crate::address::ChannelAccount| {
-        v.is_some_and(|v| same(v, "id", Some(&acc.id)) && same(v, "name", acc.name.as_deref()))
-    };
-    stored.get("unreachable").is_none_or(Value::is_null)
-        && same(a, "channelId", Some(&incoming.channel_id))
-        && same(a, "serviceUrl", Some(&incoming.service_url))
-        && same(a, "locale", locale)
-        && account(a.get("user"), &incoming.user)
-        && account(a.get("bot"), &incoming.bot)
-        && a.get("conversation")
-            .and_then(|c| c.get("id"))
-            .and_then(Value::as_str)
-            == incoming.conversation_id()
+/// The writes that bring a user's address-book entry up to date.
+#[derive(Debug, Clone)]
+pub(crate) struct AddressUpdate {
+    pub(crate) record: Value,
+    pub(crate) mark: Value,
+    pub(crate) mark_precondition: Precondition,
 }
 
-/// The write (value, precondition) that brings the stored record up to date with `incoming`,
-/// or `None` when it already is. `message_locale` stands in for the address's locale when the
-/// address has none. The record is read in the turn's batch and written with its
-/// compare-and-set, so a record marked unreachable by another process is revived as soon as
-/// the user writes again.
+/// Compares the incoming address with the user's mark (a fingerprint of the address last
+/// recorded, read in the turn's batch) and returns the writes when it changed. The mark is
+/// deleted when the address is marked unreachable, so the user's next message revives the
+/// entry whichever process receives it. `message_locale` stands in for the address's locale
+/// when the address has none.
 pub(crate) fn update_for(
-    stored: Option<&Stored>,
+    mark: Option<&Stored>,
     incoming: &Address,
     message_locale: Option<&str>,
-) -> Option<(Value, Precondition)> {
+) -> Option<AddressUpdate> {
     let locale = incoming.locale.as_deref().or(message_locale);
-    let pre = match stored {
-        Some(s) if up_to_date(&s.value, incoming, locale) => return None,
+    let fp = fingerprint(incoming, locale);
+    let mark_precondition = match mark {
+        Some(s) if s.value.get("fp").and_then(Value::as_u64) == Some(fp) => return None,
         Some(s) => Precondition::IfMatch(s.version),
         None => Precondition::IfAbsent,
     };
     let mut address = incoming.without_reply();
     address.locale = locale.map(str::to_owned);
-    let rec = AddressRecord {
+    let record = serde_json::to_value(AddressRecord {
         address,
         unreachable: None,
-    };
-    serde_json::to_value(rec).ok().map(|v| (v, pre))
+    })
+    .ok()?;
+    Some(AddressUpdate {
+        record,
+        mark: serde_json::json!({ "fp": fp }),
+        mark_precondition,
+    })
 }
 
 impl Bot {
@@ -156,12 +160,14 @@ impl Bot {
             };
             rec.unreachable = Some(status);
             let v = serde_json::to_value(rec).map_err(BotError::dialog)?;
-            match self
-                .inner
-                .storage
-                .write(&key, v, Precondition::IfMatch(s.version))
-                .await
-            {
+            // Dropping the mark makes the user's next message (in any process) record the
+            // address afresh, which clears the flag.
+            let mark = address_mark_key(&address.channel_id, &address.user.id);
+            let ops = vec![
+                crate::storage::WriteOp::put(&key, v, Precondition::IfMatch(s.version)),
+                crate::storage::WriteOp::delete(mark, Precondition::Any),
+            ];
+            match self.inner.storage.write_many(ops).await {
                 Ok(_) => return Ok(()),
                 Err(crate::storage::StorageError::Conflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
