@@ -38,13 +38,41 @@ impl Default for ConversationLocks {
     }
 }
 
-/// Holds a conversation's turn lock; dropping it releases the lock.
+/// A claim on a conversation's lock entry: whoever drops the last claim (a turn that ran, or
+/// one given up while waiting) removes the entry, so the table never keeps idle locks.
 #[derive(Debug)]
-pub(crate) struct ConversationGuard<'a> {
+struct Claim<'a> {
     locks: &'a ConversationLocks,
     key: String,
     mutex: Arc<AsyncMutex<()>>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut shard = self
+            .locks
+            .shard(&self.key)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Only the table and this claim still know the lock: nobody holds or waits, forget it.
+        if Arc::strong_count(&self.mutex) == 2 {
+            shard.remove(&self.key);
+        }
+    }
+}
+
+/// Holds a conversation's turn lock; dropping it releases the lock.
+#[derive(Debug)]
+pub(crate) struct ConversationGuard<'a> {
     guard: Option<OwnedMutexGuard<()>>,
+    _claim: Claim<'a>,
+}
+
+impl Drop for ConversationGuard<'_> {
+    fn drop(&mut self) {
+        // Release the lock before the claim looks at who else still knows it.
+        drop(self.guard.take());
+    }
 }
 
 impl ConversationLocks {
@@ -63,33 +91,26 @@ impl ConversationLocks {
             let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
             shard.entry(key.to_owned()).or_default().clone()
         };
-        let guard = mutex.clone().lock_owned().await;
-        Some(ConversationGuard {
+        let claim = Claim {
             locks: self,
             key: key.to_owned(),
             mutex,
+        };
+        // If this future is dropped while waiting, the pending lock future goes first and
+        // then the claim, which forgets the entry if nobody else knows it.
+        let guard = {
+            let pending = claim.mutex.clone().lock_owned();
+            pending.await
+        };
+        Some(ConversationGuard {
             guard: Some(guard),
+            _claim: claim,
         })
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().unwrap().len()).sum()
-    }
-}
-
-impl Drop for ConversationGuard<'_> {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        let mut shard = self
-            .locks
-            .shard(&self.key)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // Only the table and this guard still know the lock: nobody waits, forget it.
-        if Arc::strong_count(&self.mutex) == 2 {
-            shard.remove(&self.key);
-        }
     }
 }
 
@@ -113,6 +134,27 @@ mod tests {
             let _b = locks.lock("b").await.unwrap();
             assert_eq!(locks.len(), 2);
         }
+        assert_eq!(locks.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_given_up_after_the_holder_left_does_not_leak_the_entry() {
+        let locks = ConversationLocks::default();
+        let holder = locks.lock("a").await.unwrap();
+        let mut waiter = Box::pin(locks.lock("a"));
+        // Poll the waiter once so it is queued on the lock.
+        assert!(futures::poll!(&mut waiter).is_pending());
+        drop(holder);
+        drop(waiter);
+        assert_eq!(locks.len(), 0);
+        // And a waiter that does get the lock cleans up after itself.
+        let holder = locks.lock("b").await.unwrap();
+        let mut waiter = Box::pin(locks.lock("b"));
+        assert!(futures::poll!(&mut waiter).is_pending());
+        drop(holder);
+        let got = waiter.await.unwrap();
+        assert_eq!(locks.len(), 1);
+        drop(got);
         assert_eq!(locks.len(), 0);
     }
 

@@ -75,11 +75,14 @@ impl Rate {
     }
 
     fn gcra(&self) -> Gcra {
+        // Capped so that `now + interval * burst` cannot overflow: a rate that (nearly) never
+        // refills must still stop at its burst instead of saturating into "always allowed".
+        let cap = (1u64 << 52) / u64::from(self.burst.max(1));
         let interval = if self.per_second > 0.0 && self.per_second.is_finite() {
-            ((1_000_000.0 / self.per_second).round() as u64).max(1)
+            ((1_000_000.0 / self.per_second).round() as u64).clamp(1, cap)
         } else {
             // Never refills: one "interval" longer than any wait anyone will accept.
-            u64::MAX / 4
+            cap
         };
         Gcra {
             interval,
@@ -549,13 +552,28 @@ impl<C: Connector> RateLimited<C> {
                 }
             }
             match op().await {
-                Err(DeliveryError::Throttled { retry_after })
-                    if retries < self.limits.max_retries =>
-                {
-                    retries += 1;
-                    let pause = retry_after.unwrap_or_else(|| self.backoff(retries));
-                    tracing::debug!(?pause, retries, "throttled by the channel; pausing");
+                Err(DeliveryError::Throttled { retry_after }) => {
+                    // The bucket is paused even when no retry follows, so later sends
+                    // respect the channel's `Retry-After` too.
+                    let pause = retry_after.unwrap_or_else(|| self.backoff(retries + 1));
                     self.pause(&target, pause);
+                    if retries >= self.limits.max_retries {
+                        return Err(DeliveryError::Throttled { retry_after });
+                    }
+                    retries += 1;
+                    tracing::debug!(?pause, retries, "throttled by the channel; pausing");
+                    // Nothing holds a pause for a target without a conversation (starting a
+                    // conversation on a channel not paused as a whole): wait it out here.
+                    if !self.paused_past(&target, self.now_us()) {
+                        let now = self.now_us();
+                        let budget = max_wait.saturating_sub(now.saturating_sub(start));
+                        if micros(pause) > budget {
+                            return Err(DeliveryError::Throttled {
+                                retry_after: Some(pause),
+                            });
+                        }
+                        self.sleeper.sleep(pause).await;
+                    }
                 }
                 other => return other,
             }

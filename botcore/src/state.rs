@@ -169,6 +169,11 @@ impl SessionState {
     }
 }
 
+/// The user-data key of a user.
+pub fn user_key(channel: &str, user: &str) -> String {
+    join(&["user/", &escape(channel), "/", &escape(user)])
+}
+
 /// The address-mark key of a user (see [`StateKeys::address_mark`]).
 pub fn address_mark_key(channel: &str, user: &str) -> String {
     join(&[ADDRESS_MARK_PREFIX, &escape(channel), "/", &escape(user)])

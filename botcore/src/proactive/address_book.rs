@@ -34,16 +34,30 @@ pub struct AddressPage {
 
 /// A fingerprint of everything the address book records about an incoming address.
 fn fingerprint(incoming: &Address, locale: Option<&str>) -> u64 {
-    use std::hash::{Hash, Hasher};
+    // Raw bytes with explicit tags and separators (not `std::hash::Hash`, whose encoding may
+    // change between toolchains): processes built differently must agree on the mark.
+    use std::hash::Hasher;
     let mut h = crate::state::Fnv::default();
-    incoming.channel_id.hash(&mut h);
-    incoming.user.id.hash(&mut h);
-    incoming.user.name.hash(&mut h);
-    incoming.bot.id.hash(&mut h);
-    incoming.bot.name.hash(&mut h);
-    incoming.conversation_id().hash(&mut h);
-    incoming.service_url.hash(&mut h);
-    locale.hash(&mut h);
+    let fields = [
+        Some(incoming.channel_id.as_str()),
+        Some(incoming.user.id.as_str()),
+        incoming.user.name.as_deref(),
+        Some(incoming.bot.id.as_str()),
+        incoming.bot.name.as_deref(),
+        incoming.conversation_id(),
+        Some(incoming.service_url.as_str()),
+        locale,
+    ];
+    for f in fields {
+        match f {
+            Some(v) => {
+                h.write(&[1]);
+                h.write(v.as_bytes());
+            }
+            None => h.write(&[0]),
+        }
+        h.write(&[0xff]);
+    }
     h.finish()
 }
 
@@ -158,6 +172,13 @@ impl Bot {
             let Ok(mut rec) = serde_json::from_value::<AddressRecord>(s.value) else {
                 return Ok(());
             };
+            // The user may have written from a new conversation since: a failure on the old
+            // one says nothing about the new address.
+            if rec.address.conversation_id() != address.conversation_id()
+                || rec.address.service_url != address.service_url
+            {
+                return Ok(());
+            }
             rec.unreachable = Some(status);
             let v = serde_json::to_value(rec).map_err(BotError::dialog)?;
             // Dropping the mark makes the user's next message (in any process) record the

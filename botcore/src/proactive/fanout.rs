@@ -273,6 +273,9 @@ struct Run<'a> {
     job: JobKeys,
     journal: Journal,
     results: Vec<Option<FanOutResult>>,
+    /// Recipients another run of the same job claimed while this one was running: never
+    /// ours to send, whatever batch they come up in.
+    taken_by_others: std::collections::HashSet<Key>,
 }
 
 impl Run<'_> {
@@ -352,6 +355,21 @@ impl Run<'_> {
             })
             .collect();
         for _ in 0..MAX_ATTEMPTS {
+            let mut i = 0;
+            while i < batch.len() {
+                if self.taken_by_others.contains(&batch[i].key) {
+                    let p = batch.remove(i);
+                    let status = self
+                        .journal
+                        .status
+                        .get(&p.key)
+                        .cloned()
+                        .unwrap_or(RecipientStatus::InDoubt);
+                    self.skip(p, status);
+                } else {
+                    i += 1;
+                }
+            }
             if batch.is_empty() {
                 return Ok(None);
             }
@@ -402,6 +420,8 @@ impl Run<'_> {
                         None => Chunk::default(),
                     };
                     for e in &theirs.recipients {
+                        self.taken_by_others
+                            .insert((e.channel.clone(), e.user.clone()));
                         let taken = |p: &Pending| p.key.0 == e.channel && p.key.1 == e.user;
                         if let Some(i) = batch.iter().position(taken) {
                             let p = batch.remove(i);
@@ -519,6 +539,7 @@ impl Bot {
             job: JobKeys::new(job_id),
             journal: Journal::default(),
             results: addresses.iter().map(|_| None).collect(),
+            taken_by_others: Default::default(),
         };
         let mut queue = run
             .start(addresses, options.resend_in_doubt)

@@ -233,7 +233,7 @@ impl Bot {
     }
 
     async fn localize_for_user(&self, m: &mut Message, addr: &Address) -> Result<(), BotError> {
-        let key = format!("user/{}/{}", addr.channel_id, addr.user.id);
+        let key = crate::state::user_key(&addr.channel_id, &addr.user.id);
         let stored = self.inner.storage.read(&key).await?;
         let locale = stored
             .as_ref()

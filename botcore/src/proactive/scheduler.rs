@@ -259,7 +259,7 @@ pub(crate) fn job_write_op(
 
 /// How long to wait before retrying after `error` on start number `attempt`; `None` when a
 /// retry is not safe.
-fn retry_delay(error: &BotError, attempt: u32) -> Option<u64> {
+fn retry_delay(error: &BotError, attempt: u32, action: &JobAction) -> Option<u64> {
     let backoff = RETRY_BASE_MS
         .saturating_mul(2u64.saturating_pow(attempt.saturating_sub(1)))
         .min(RETRY_MAX_MS);
@@ -272,6 +272,13 @@ fn retry_delay(error: &BotError, attempt: u32) -> Option<u64> {
                 .max(RETRY_MIN_MS),
         ),
         BotError::Delivery(e) if e.is_retry_safe() => Some(backoff),
+        // A dialog's turn may have been saved even though the storage answered `Unavailable`
+        // (the contract allows it): beginning it again could stack the dialog twice.
+        BotError::Storage(StorageError::Unavailable(_))
+            if matches!(action, JobAction::Dialog { .. }) =>
+        {
+            None
+        }
         BotError::Storage(_) | BotError::Conflict { .. } => Some(backoff),
         _ => None,
     }
@@ -468,7 +475,7 @@ impl Bot {
             Ok(Some(at)) => JobOutcome::Again {
                 at: at.max(now.saturating_add(1)),
             },
-            Err(error) => match retry_delay(&error, job.attempts) {
+            Err(error) => match retry_delay(&error, job.attempts, &job.action) {
                 Some(delay) if job.attempts < job.max_attempts => JobOutcome::Retrying {
                     at: now.saturating_add(delay),
                     error,
