@@ -6,7 +6,7 @@
 
 use crate::address::Address;
 use crate::bot::BotInner;
-use crate::dialog::{DialogResult, ResumeReason};
+use crate::dialog::DialogResult;
 use crate::error::BotError;
 use crate::message::{Message, MessageKind};
 use crate::proactive::scheduler::JobAction;
@@ -52,12 +52,10 @@ pub struct Session {
     pub(crate) conversation: Bag,
     pub(crate) private: Bag,
     pub(crate) stack: Vec<Frame>,
-    pub(crate) stack_dirty: bool,
     pub(crate) outbox: Vec<Message>,
     pub(crate) op: Option<StackOp>,
     pub(crate) op_conflict: Option<String>,
     pub(crate) scratch: Map<String, Value>,
-    pub(crate) localize_sends: bool,
     pub(crate) proactive: bool,
     pub(crate) last_access: u64,
     pub(crate) address_update: Option<crate::proactive::address_book::AddressUpdate>,
@@ -98,8 +96,7 @@ impl Session {
         if m.address.channel_id.is_empty() {
             m.address = self.message.address.clone();
         }
-        if self.localize_sends
-            && !m.text.is_empty()
+        if !m.text.is_empty()
             && let Cow::Owned(t) = self.localize(&m.text)
         {
             m.text = t;
@@ -161,7 +158,6 @@ impl Session {
 
     /// The data of the dialog on top of the stack, for changing.
     pub fn dialog_data_mut(&mut self) -> &mut Map<String, Value> {
-        self.stack_dirty = true;
         match self.stack.last_mut() {
             Some(f) => &mut f.state,
             None => &mut self.scratch,
@@ -333,9 +329,5 @@ impl Session {
     /// Whether this turn was started by the bot (a proactive dialog) rather than a user message.
     pub fn is_proactive(&self) -> bool {
         self.proactive
-    }
-
-    pub(crate) fn reason_for_cancel() -> DialogResult {
-        DialogResult::with_reason(ResumeReason::Canceled)
     }
 }

@@ -9,7 +9,7 @@
 use crate::address::Address;
 use crate::bot::{BotInner, TurnOutcome, UnknownDialogPolicy};
 use crate::connector::{DeliveryError, Receipt};
-use crate::dialog::DialogResult;
+use crate::dialog::{DialogResult, ResumeReason};
 use crate::error::BotError;
 use crate::message::{Message, MessageKind};
 use crate::proactive::held::{self, HeldDialog};
@@ -176,7 +176,6 @@ fn reset_after_error(session: &mut Session) {
         Message::of_kind(MessageKind::EndOfConversation, &session.message.address).code("unknown"),
     );
     session.stack.clear();
-    session.stack_dirty = true;
     session.conversation.clear();
     held::clear_private_keeping_held(session);
 }
@@ -232,12 +231,10 @@ async fn load(
         private,
         stack: state.callstack,
         last_access: state.last_access,
-        stack_dirty: false,
         outbox: Vec::new(),
         op: None,
         op_conflict: None,
         scratch: Map::new(),
-        localize_sends: true,
         proactive: !user_turn,
         address_update,
         scheduled: Vec::new(),
@@ -377,7 +374,6 @@ async fn route_user_message(session: &mut Session) -> Result<(), BotError> {
             UnknownDialogPolicy::ErrorAndReset => return Err(BotError::DialogNotFound(top)),
             _ => {
                 session.stack.clear();
-                session.stack_dirty = true;
                 let root = session.bot.config.root_dialog.clone();
                 let id = session.bot.library.resolve(&root, None)?.to_owned();
                 session.op = Some(StackOp::Begin { id, args: None });
@@ -405,7 +401,6 @@ pub(crate) async fn drive(session: &mut Session) -> Result<(), BotError> {
             let dialog = session.current_dialog().unwrap_or("").to_owned();
             return Err(BotError::StepBudgetExceeded { budget, dialog });
         }
-        session.stack_dirty = true;
         match op {
             StackOp::Begin { id, args } => push_and_begin(session, id, args).await?,
             StackOp::Replace { id, args } => {
@@ -431,7 +426,7 @@ pub(crate) async fn drive(session: &mut Session) -> Result<(), BotError> {
                 match then {
                     Some((id, args)) => push_and_begin(session, id, args).await?,
                     None => {
-                        let mut r = Session::reason_for_cancel();
+                        let mut r = DialogResult::with_reason(ResumeReason::Canceled);
                         r.child_id = child;
                         resume_top(session, r).await?;
                     }

@@ -90,7 +90,6 @@ pub(crate) fn begin_proactive(
         ProactiveMode::Interrupt => session.op = Some(begin),
         ProactiveMode::Replace => {
             session.stack.clear();
-            session.stack_dirty = true;
             session.op = Some(begin);
         }
         ProactiveMode::WhenIdle {
