@@ -218,13 +218,13 @@ impl Session {
         self.queue(StackOp::Resume(DialogResult::completed(value)));
     }
 
-    /// Resumes the current dialog with a result of any reason (e.g. [`ResumeReason::Back`]).
+    /// Resumes the current dialog with a result of any reason (e.g. [`ResumeReason::Back`](crate::ResumeReason::Back)).
     pub fn resume_with(&mut self, result: DialogResult) {
         self.queue(StackOp::Resume(result));
     }
 
     /// Cancels the current dialog (or, with `id`, the newest frame with that id and everything
-    /// above it); the parent resumes with [`ResumeReason::Canceled`].
+    /// above it); the parent resumes with [`ResumeReason::Canceled`](crate::ResumeReason::Canceled).
     pub fn cancel_dialog(&mut self, id: Option<&str>) -> Result<(), BotError> {
         let id = id.map(|i| self.resolve(i)).transpose()?;
         self.queue(StackOp::Cancel { id, then: None });
