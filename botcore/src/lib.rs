@@ -9,42 +9,39 @@
 //! [`Storage`] backend.
 #![doc = include_str!("docs/quickstart.md")]
 
-pub mod address;
-pub mod bot;
-pub mod clock;
-pub mod connector;
-pub mod dialog;
-pub mod error;
-pub mod library;
-pub mod localize;
-mod locks;
-pub mod message;
-pub mod middleware;
+mod contracts;
+mod engine;
+mod model;
 pub mod proactive;
-pub mod rate_limit;
-pub mod session;
-pub mod state;
-pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod turn;
 
-pub use address::{Address, ChannelAccount, ConversationAccount};
-pub use bot::{Bot, BotBuilder, EventAction, TurnOutcome, UnknownDialogPolicy};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use connector::{Connector, DeliveryError, Receipt};
-pub use dialog::prompts::{self, Prompt};
-pub use dialog::waterfall::Waterfall;
-pub use dialog::{Dialog, DialogResult, ResumeReason};
-pub use error::BotError;
-pub use library::Library;
-pub use localize::Localizer;
-pub use message::{Message, MessageKind};
-pub use middleware::Middleware;
-pub use proactive::{DeadlineAction, ProactiveMode, ProactiveOutcome, SendOptions};
-pub use rate_limit::{Rate, RateLimited, RateLimits};
-pub use session::Session;
-pub use storage::{Precondition, Storage, StorageError, StorageExt, Stored, Version, WriteOp};
+pub use contracts::address::{Address, ChannelAccount, ConversationAccount};
+pub use contracts::clock::{Clock, ManualClock, SystemClock};
+pub use contracts::connector::{ByChannel, Connector, DeliveryError, Receipt};
+pub use contracts::error::BotError;
+pub use contracts::message::{Message, MessageKind};
+pub use contracts::middleware::Middleware;
+pub use contracts::rate_limit;
+pub use contracts::rate_limit::{Rate, RateLimited, RateLimits};
+pub use contracts::storage;
+pub use contracts::storage::{
+    Precondition, Storage, StorageError, StorageExt, Stored, Version, WriteOp,
+};
+pub use engine::bot::Bot;
+pub use engine::builder::BotBuilder;
+pub use engine::config::{EventAction, UnknownDialogPolicy};
+pub use engine::turn::TurnOutcome;
+pub use model::dialog::Dialog;
+pub use model::dialog::prompts::{self, Prompt};
+pub use model::dialog::waterfall::Waterfall;
+pub use model::library::Library;
+pub use model::localize::Localizer;
+pub use model::proactive_mode::{DeadlineAction, ProactiveMode};
+pub use model::result::{DialogResult, ResumeReason};
+pub use model::session::Session;
+pub use model::state::Frame;
+pub use proactive::{ProactiveOutcome, SendOptions};
 
 /// Re-exported so dialogs and handlers can name JSON values without another dependency.
 pub use serde_json::{Value, json};

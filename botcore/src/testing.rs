@@ -23,8 +23,8 @@
 //! ```
 
 use crate::ManualClock;
-use crate::storage::Precondition::{self, Any, IfAbsent, IfMatch};
-use crate::storage::{Storage, StorageError, StorageExt, Stored, Version, WriteOp};
+use crate::contracts::storage::Precondition::{self, Any, IfAbsent, IfMatch};
+use crate::contracts::storage::{Storage, StorageError, StorageExt, Stored, Version, WriteOp};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::fmt;

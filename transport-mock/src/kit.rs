@@ -2,7 +2,7 @@
 
 use crate::channel::{MOCK_CHANNEL_ID, MOCK_SERVICE_URL, MockChannel};
 use crate::storage::FaultyStorage;
-use botcore::state::Frame;
+use botcore::Frame;
 use botcore::{
     Address, Bot, BotBuilder, BotError, ChannelAccount, ManualClock, Message, MessageKind,
     TurnOutcome,

@@ -45,15 +45,16 @@
 //! Recipients are told apart by channel and user id; the counts assume every run of a job is
 //! given the same recipients. The records are not deleted.
 
-use crate::address::Address;
-use crate::bot::Bot;
-use crate::connector::DeliveryError;
-use crate::error::BotError;
-use crate::message::Message;
+use crate::contracts::address::Address;
+use crate::contracts::connector::DeliveryError;
+use crate::contracts::error::BotError;
+use crate::contracts::message::Message;
+use crate::contracts::storage::{Precondition, StorageError, StorageExt, Version};
+use crate::engine::bot::Bot;
+use crate::model::proactive_mode::ProactiveMode;
+use crate::model::state::address_key;
+use crate::proactive::ProactiveOutcome;
 use crate::proactive::address_book::AddressRecord;
-use crate::proactive::{ProactiveMode, ProactiveOutcome};
-use crate::state::address_key;
-use crate::storage::{Precondition, StorageError, StorageExt, Version};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -35,55 +35,21 @@
 
 pub mod address_book;
 pub mod fanout;
-pub(crate) mod held;
 pub mod scheduler;
 
-use crate::address::Address;
-use crate::bot::Bot;
-use crate::connector::{DeliveryError, Receipt};
-use crate::error::BotError;
-use crate::message::Message;
-use crate::session::Session;
-use crate::state::{PREFERRED_LOCALE, StateKeys};
-use crate::storage::StorageExt;
-use crate::turn::{self, Entry};
-use serde::{Deserialize, Serialize};
+use crate::contracts::address::Address;
+use crate::contracts::connector::{DeliveryError, Receipt};
+use crate::contracts::error::BotError;
+use crate::contracts::message::Message;
+use crate::contracts::storage::StorageExt;
+use crate::engine::bot::Bot;
+use crate::engine::turn::{self, Entry};
+use crate::model::proactive_mode::ProactiveMode;
+use crate::model::session::Session;
+use crate::model::state::{PREFERRED_LOCALE, StateKeys};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How a proactive dialog treats a user who is busy in another dialog.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "mode")]
-pub enum ProactiveMode {
-    /// Push the dialog on top of the stack; when it ends the interrupted dialog resumes.
-    Interrupt,
-    /// Clear the stack (user and conversation data kept) and run the dialog (v3 `bot.beginDialog`).
-    Replace,
-    /// Hold the dialog until the stack is empty (or the user has been idle for `idle_after`);
-    /// at `deadline` fall back to `on_deadline`. Held dialogs are stored with the conversation.
-    #[serde(rename_all = "camelCase")]
-    WhenIdle {
-        /// Start anyway once the conversation has been idle this long.
-        idle_after: Option<Duration>,
-        /// Give up waiting after this long.
-        deadline: Option<Duration>,
-        /// What to do at the deadline.
-        on_deadline: DeadlineAction,
-    },
-}
-
-/// What a `WhenIdle` dialog does when its deadline comes first.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum DeadlineAction {
-    /// Interrupt the user's dialog.
-    #[default]
-    Interrupt,
-    /// Drop the held dialog.
-    Drop,
-}
 
 /// Options of an ad hoc send.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -233,7 +199,7 @@ impl Bot {
     }
 
     async fn localize_for_user(&self, m: &mut Message, addr: &Address) -> Result<(), BotError> {
-        let key = crate::state::user_key(&addr.channel_id, &addr.user.id);
+        let key = crate::model::state::user_key(&addr.channel_id, &addr.user.id);
         let stored = self.inner.storage.read(&key).await?;
         let locale = stored
             .as_ref()
@@ -242,8 +208,8 @@ impl Bot {
             .map(str::to_owned)
             .or_else(|| m.locale.clone())
             .or_else(|| addr.locale.clone())
-            .unwrap_or_else(|| self.inner.localizer.default_locale().to_owned());
-        if let Some(t) = self.inner.localizer.lookup(&locale, &m.text) {
+            .unwrap_or_else(|| self.inner.localizer().default_locale().to_owned());
+        if let Some(t) = self.inner.localizer().lookup(&locale, &m.text) {
             m.text = t.to_owned();
         }
         m.locale.get_or_insert(locale);

@@ -44,22 +44,20 @@
 //! to [`MAX_ATTEMPTS`] starts. Other errors (the user never wrote, unknown dialog, a refused
 //! or ambiguous delivery — never replayed blindly —, a bad address) drop it at once.
 
-use crate::address::Address;
-use crate::bot::Bot;
-use crate::connector::DeliveryError;
-use crate::error::BotError;
-use crate::message::Message;
-use crate::proactive::ProactiveMode;
-use crate::storage::{Precondition, StorageError, StorageExt, Stored, Version, WriteOp};
-use crate::turn::{self, Entry};
-use serde::{Deserialize, Serialize};
+use crate::contracts::address::Address;
+use crate::contracts::connector::DeliveryError;
+use crate::contracts::error::BotError;
+use crate::contracts::storage::{Precondition, StorageError, StorageExt, Stored, Version, WriteOp};
+use crate::engine::bot::Bot;
+use crate::engine::turn::{self, Entry};
+use crate::model::job::{
+    JOB_PREFIX, decode, encode, id_at, job_key, job_write_op, moved_key, parse_key,
+};
+pub use crate::model::job::{Job, JobAction, MAX_ATTEMPTS};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-const JOB_PREFIX: &str = "job/";
-const MOVED_PREFIX: &str = "job-moved/";
 const CORRUPT_PREFIX: &str = "job-corrupt/";
 
 /// How long a claimed job is reserved for the process that claimed it (ms).
@@ -74,68 +72,12 @@ const MAX_KEYS_PER_TICK: usize = 4 * MAX_JOBS_PER_TICK;
 const TICK_PAGE: usize = 16;
 /// Keys listed per page by [`Bot::scheduled`].
 const LIST_PAGE: usize = 100;
-/// How many times a job is started before a retryable failure drops it.
-pub const MAX_ATTEMPTS: u32 = 5;
 /// The first retry waits this long; each further one twice as long as the one before.
 const RETRY_BASE_MS: u64 = 15_000;
 const RETRY_MAX_MS: u64 = 3_600_000;
 /// The shortest wait after a throttle, whatever `Retry-After` said.
 const RETRY_MIN_MS: u64 = 1_000;
 const CAS_TRIES: usize = 8;
-
-/// What a job does when it comes due.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
-// Built once per job: the size of the variants does not matter.
-#[allow(clippy::large_enum_variant)]
-pub enum JobAction {
-    /// Send a message (ad hoc).
-    Message {
-        /// The message; its address is the job's.
-        message: Message,
-    },
-    /// Begin a dialog.
-    Dialog {
-        /// The dialog id.
-        id: String,
-        /// Its arguments.
-        #[serde(default)]
-        args: Option<Value>,
-        /// How to treat a busy user.
-        mode: ProactiveMode,
-    },
-    /// Re-check dialogs held until the user is idle (scheduled by `WhenIdle`).
-    CheckHeld,
-}
-
-/// A scheduled job, as stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Job {
-    /// The job's id.
-    pub id: String,
-    /// When it is due (ms since the Unix epoch); later than first asked after a retry.
-    pub at: u64,
-    /// Whom it is for.
-    pub address: Address,
-    /// What it does.
-    pub action: JobAction,
-    /// Skip the job if it is found more than this late (e.g. after downtime); `None` runs it late.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_lateness_ms: Option<u64>,
-    /// How many times it was started so far (failed runs that are retried count).
-    #[serde(default)]
-    pub attempts: u32,
-    /// It is dropped when a run fails after this many starts.
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lease_until: Option<u64>,
-}
-
-fn default_max_attempts() -> u32 {
-    MAX_ATTEMPTS
-}
 
 /// What a tick did with one due job.
 #[derive(Debug)]
@@ -174,87 +116,6 @@ pub struct JobReport {
     pub attempt: u32,
     /// What happened.
     pub outcome: JobOutcome,
-}
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-fn new_id(now_ms: u64, at_ms: u64) -> String {
-    use std::hash::{BuildHasher, RandomState};
-    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let salt = RandomState::new().hash_one((n, now_ms));
-    format!("{at_ms:016x}-{salt:016x}")
-}
-
-fn job_key(at_ms: u64, id: &str) -> String {
-    format!("{JOB_PREFIX}{at_ms:020}/{id}")
-}
-
-fn moved_key(id: &str) -> String {
-    format!("{MOVED_PREFIX}{id}")
-}
-
-/// The first due time an id encodes, if it is an id of this scheduler.
-fn id_at(id: &str) -> Option<u64> {
-    let (at, salt) = id.split_once('-')?;
-    let hex = |s: &str| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if !hex(at) || !hex(salt) {
-        return None;
-    }
-    u64::from_str_radix(at, 16).ok()
-}
-
-/// The due time and id in a job key.
-fn parse_key(key: &str) -> Option<(u64, &str)> {
-    let (at, id) = key.strip_prefix(JOB_PREFIX)?.split_once('/')?;
-    if at.len() != 20 || !at.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    id_at(id)?;
-    Some((at.parse().ok()?, id))
-}
-
-fn decode(key: &str, value: Value) -> Result<Job, String> {
-    let job: Job = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    match parse_key(key) {
-        Some((at, id)) if at == job.at && id == job.id => Ok(job),
-        _ => Err(format!(
-            "the key does not match the job's id {} and due time {}",
-            job.id, job.at
-        )),
-    }
-}
-
-fn encode(job: &Job) -> Result<Value, BotError> {
-    serde_json::to_value(job).map_err(|e| BotError::dialog(format!("job cannot be stored: {e}")))
-}
-
-/// A new job's id and the write that stores it (if nothing is stored under its key yet): for
-/// callers that save a job in the same atomic batch as other records.
-pub(crate) fn job_write_op(
-    now_ms: u64,
-    at_ms: u64,
-    address: &Address,
-    action: JobAction,
-    max_lateness_ms: Option<u64>,
-) -> Result<(String, WriteOp), BotError> {
-    if address.channel_id.is_empty() || address.user.id.is_empty() {
-        return Err(BotError::InvalidAddress(
-            "a job's address needs a channelId and a user id".into(),
-        ));
-    }
-    let id = new_id(now_ms, at_ms);
-    let job = Job {
-        id: id.clone(),
-        at: at_ms,
-        address: address.clone(),
-        action,
-        max_lateness_ms,
-        attempts: 0,
-        max_attempts: MAX_ATTEMPTS,
-        lease_until: None,
-    };
-    let op = WriteOp::put(job_key(at_ms, &id), encode(&job)?, Precondition::IfAbsent);
-    Ok((id, op))
 }
 
 /// How long to wait before retrying after `error` on start number `attempt`; `None` when a
@@ -305,7 +166,7 @@ impl Bot {
     ) -> Result<String, BotError> {
         // Each job has a key of its own: a conflict means two random ids collided.
         for _ in 0..CAS_TRIES {
-            let now = self.inner.clock.now_ms();
+            let now = self.inner.clock().now_ms();
             let (id, op) = job_write_op(now, at_ms, address, action.clone(), max_lateness_ms)?;
             match self.inner.storage.write_many(vec![op]).await {
                 Ok(_) => return Ok(id),
@@ -395,7 +256,7 @@ impl Bot {
     /// keeps its lease and runs again once the lease expires.
     pub async fn tick(&self) -> Result<Vec<JobReport>, BotError> {
         // Jobs that come due while the tick runs (retries included) wait for the next one.
-        let due_by = self.inner.clock.now_ms();
+        let due_by = self.inner.clock().now_ms();
         let mut reports = Vec::new();
         let mut examined = 0;
         let mut after: Option<String> = None;
@@ -434,7 +295,7 @@ impl Bot {
             Ok(job) => job,
             Err(reason) => return self.set_aside(key, stored, reason).await,
         };
-        let now = self.inner.clock.now_ms();
+        let now = self.inner.clock().now_ms();
         if job.lease_until.is_some_and(|l| l > now) {
             return Ok(None);
         }
@@ -469,7 +330,7 @@ impl Bot {
                     "the job did not finish within {RUN_TIMEOUT:?}"
                 ))))
             });
-        let now = self.inner.clock.now_ms();
+        let now = self.inner.clock().now_ms();
         let outcome = match result {
             Ok(None) => JobOutcome::Done,
             Ok(Some(at)) => JobOutcome::Again {
@@ -549,7 +410,7 @@ impl Bot {
         let record = json!({
             "key": key,
             "error": reason,
-            "found": self.inner.clock.now_ms(),
+            "found": self.inner.clock().now_ms(),
             "value": stored.value,
         });
         let mut ops = vec![

@@ -2,7 +2,7 @@
 //! the Bot Framework protocol and the proactive webhooks on 127.0.0.1:3978.
 
 use botcore::Bot;
-use botcore::connector::ByChannel;
+use botcore::ByChannel;
 use examples::webhooks::{self, LastAddress, WebhookSettings};
 use examples::{console, standup, survey};
 use std::time::Duration;

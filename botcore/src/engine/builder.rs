@@ -1,96 +1,21 @@
-//! [`Bot`]: routes incoming messages to dialogs, runs turns as transactions, and speaks first.
+//! [`BotBuilder`]: dialogs, backends, hooks and limits, put together into a [`Bot`].
 
-use crate::clock::{Clock, SystemClock};
-use crate::connector::{Connector, DeliveryError, Receipt};
-use crate::dialog::Dialog;
-use crate::error::BotError;
-use crate::library::{Library, Registry};
-use crate::localize::Localizer;
-use crate::message::Message;
-use crate::middleware::Middleware;
-use crate::storage::Storage;
-use crate::turn::{self, Entry};
+use crate::contracts::clock::{Clock, SystemClock};
+use crate::contracts::connector::Connector;
+use crate::contracts::error::BotError;
+use crate::contracts::message::Message;
+use crate::contracts::middleware::Middleware;
+use crate::contracts::storage::Storage;
+use crate::engine::bot::Bot;
+use crate::engine::config::{Config, ErrorHook, EventAction, EventHook, UnknownDialogPolicy};
+use crate::engine::locks::ConversationLocks;
+use crate::engine::runtime::Runtime;
+use crate::model::dialog::Dialog;
+use crate::model::library::{Library, Registry};
+use crate::model::localize::Localizer;
+use crate::model::session::SessionEnv;
 use std::fmt;
 use std::sync::Arc;
-
-/// What to do with a stored stack that names a dialog no longer registered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UnknownDialogPolicy {
-    /// v3: send the error message and an endOfConversation, clear the stack.
-    #[default]
-    ErrorAndReset,
-    /// Clear the stack silently and route the message to the root dialog.
-    RestartRoot,
-}
-
-/// What an event handler wants done with a non-message activity.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub enum EventAction {
-    /// Nothing (the default for events).
-    #[default]
-    Ignore,
-    /// Send these messages (no state is loaded).
-    Reply(Vec<Message>),
-    /// Run a normal dialog turn with this activity.
-    RunTurn,
-}
-
-/// What a turn did.
-#[derive(Debug, Default)]
-pub struct TurnOutcome {
-    /// Per outgoing message, in order: the receipt or why it was not delivered.
-    pub deliveries: Vec<Result<Receipt, DeliveryError>>,
-    /// How many times the turn ran (more than 1 after compare-and-set conflicts).
-    pub attempts: usize,
-    /// Whether a dialog turn ran (false for ignored events and messages dropped by middleware).
-    pub ran_turn: bool,
-}
-
-type ErrorHook = dyn Fn(&BotError, &Message) + Send + Sync;
-type EventHook = dyn Fn(&Message) -> EventAction + Send + Sync;
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) root_dialog: String,
-    pub(crate) max_stack_depth: usize,
-    pub(crate) step_budget: usize,
-    pub(crate) max_turn_attempts: usize,
-    pub(crate) unknown_dialog: UnknownDialogPolicy,
-    pub(crate) error_message: String,
-}
-
-pub(crate) struct BotInner {
-    pub(crate) library: Registry,
-    pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) connector: Arc<dyn Connector>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) localizer: Localizer,
-    pub(crate) middleware: Vec<Arc<dyn Middleware>>,
-    pub(crate) on_error: Option<Arc<ErrorHook>>,
-    pub(crate) on_event: Option<Arc<EventHook>>,
-    pub(crate) config: Config,
-    pub(crate) locks: crate::locks::ConversationLocks,
-}
-
-/// A bot: dialogs, state, a connector. Cheap to clone; clones share everything.
-///
-/// See the crate docs for a complete bot.
-#[derive(Clone)]
-pub struct Bot {
-    pub(crate) inner: Arc<BotInner>,
-}
-
-impl fmt::Debug for Bot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Bot")
-            .field("dialogs", &self.inner.library)
-            .field("storage", &self.inner.storage)
-            .field("connector", &self.inner.connector)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Builds a [`Bot`].
 pub struct BotBuilder {
@@ -250,25 +175,29 @@ impl BotBuilder {
 
     /// Builds the bot. Fails on duplicate ids or a missing storage/connector.
     pub fn build(self) -> Result<Bot, BotError> {
-        let library = Registry::build(self.root)?;
+        let library = Arc::new(Registry::build(self.root)?);
         let storage = self
             .storage
             .ok_or_else(|| BotError::InvalidAddress("no storage configured".into()))?;
         let connector = self
             .connector
             .ok_or_else(|| BotError::InvalidAddress("no connector configured".into()))?;
+        let env = Arc::new(SessionEnv {
+            ids: library.clone(),
+            localizer: self.localizer,
+            clock: self.clock,
+        });
         Ok(Bot {
-            inner: Arc::new(BotInner {
+            inner: Arc::new(Runtime {
                 library,
+                env,
                 storage,
                 connector,
-                clock: self.clock,
-                localizer: self.localizer,
                 middleware: self.middleware,
                 on_error: self.on_error,
                 on_event: self.on_event,
                 config: self.config,
-                locks: crate::locks::ConversationLocks::default(),
+                locks: ConversationLocks::default(),
             }),
         })
     }
@@ -278,58 +207,5 @@ impl Bot {
     /// Starts building a bot.
     pub fn builder() -> BotBuilder {
         BotBuilder::default()
-    }
-
-    /// Handles one incoming message: a full turn (load → dialogs → save with compare-and-set →
-    /// deliver). Non-message activities go to the event handler. Errors raised by dialogs have
-    /// already been handled as v3 does (error hook, error message, stack cleared) when this
-    /// returns them.
-    pub async fn receive(&self, mut message: Message) -> Result<TurnOutcome, BotError> {
-        for m in &self.inner.middleware {
-            if !m.receive(&mut message).await? {
-                return Ok(TurnOutcome::default());
-            }
-        }
-        if !message.is_message() {
-            let action = self
-                .inner
-                .on_event
-                .as_ref()
-                .map(|h| h(&message))
-                .unwrap_or_default();
-            match action {
-                EventAction::Ignore => return Ok(TurnOutcome::default()),
-                EventAction::Reply(out) => {
-                    let deliveries = turn::deliver(&self.inner, out).await;
-                    return Ok(TurnOutcome {
-                        deliveries,
-                        attempts: 0,
-                        ran_turn: false,
-                    });
-                }
-                EventAction::RunTurn => {}
-            }
-        }
-        turn::run(&self.inner, Arc::new(message), Entry::User).await
-    }
-
-    /// The bot's clock.
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.inner.clock
-    }
-
-    /// The bot's storage.
-    pub fn storage(&self) -> &Arc<dyn Storage> {
-        &self.inner.storage
-    }
-
-    /// The bot's connector.
-    pub fn connector(&self) -> &Arc<dyn Connector> {
-        &self.inner.connector
-    }
-
-    /// The bot's localizer.
-    pub fn localizer(&self) -> &Localizer {
-        &self.inner.localizer
     }
 }

@@ -4,7 +4,7 @@
 //! A lock exists only while some turn holds or waits for it: the table is sharded, each
 //! shard's (synchronous) lock is held only to find or drop an entry, never across an await.
 
-use crate::state::Fnv;
+use crate::model::state::Fnv;
 use std::collections::HashMap;
 use std::hash::Hasher;
 use std::sync::{Arc, Mutex};

@@ -8,10 +8,11 @@
 //! - a user message arriving while the waterfall itself is on top restarts it at step 0;
 //! - running past the last step ends the dialog, bubbling the last result up.
 
-use crate::dialog::{Dialog, DialogResult, ResumeReason};
-use crate::error::BotError;
-use crate::session::Session;
-use crate::state::WATERFALL_STEP;
+use crate::contracts::error::BotError;
+use crate::model::dialog::Dialog;
+use crate::model::result::{DialogResult, ResumeReason};
+use crate::model::session::Session;
+use crate::model::state::WATERFALL_STEP;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use serde_json::Value;

@@ -4,63 +4,47 @@
 //! turn's state is saved, and stack operations are carried out by the driver after the
 //! handler returns.
 
-use crate::address::Address;
-use crate::bot::BotInner;
-use crate::dialog::DialogResult;
-use crate::error::BotError;
-use crate::message::{Message, MessageKind};
-use crate::proactive::scheduler::JobAction;
-use crate::state::{Bag, Frame, PREFERRED_LOCALE};
+use crate::contracts::address::Address;
+use crate::contracts::clock::Clock;
+use crate::contracts::error::BotError;
+use crate::contracts::message::{Message, MessageKind};
+use crate::model::effects::{Effects, StackOp};
+use crate::model::job::{JobAction, job_write_op};
+use crate::model::localize::Localizer;
+use crate::model::result::DialogResult;
+use crate::model::state::{Bag, Frame, PREFERRED_LOCALE};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A queued change to the dialog stack, carried out by the driver.
-#[derive(Clone, Debug)]
-pub(crate) enum StackOp {
-    Begin {
-        id: String,
-        args: Option<Value>,
-    },
-    Replace {
-        id: String,
-        args: Option<Value>,
-    },
-    End(DialogResult),
-    /// Resume the top dialog with a result (waterfall `next`).
-    Resume(DialogResult),
-    Cancel {
-        id: Option<String>,
-        then: Option<(String, Option<Value>)>,
-    },
-    EndConversation {
-        code: &'static str,
-    },
-    Reset {
-        id: Option<String>,
-        args: Option<Value>,
-    },
-}
-
 /// One turn: the incoming message, the state bags, the dialog stack and the buffered effects.
 pub struct Session {
-    pub(crate) bot: Arc<BotInner>,
+    pub(crate) env: Arc<SessionEnv>,
     pub(crate) message: Arc<Message>,
     pub(crate) user: Bag,
     pub(crate) conversation: Bag,
     pub(crate) private: Bag,
     pub(crate) stack: Vec<Frame>,
-    pub(crate) outbox: Vec<Message>,
-    pub(crate) op: Option<StackOp>,
-    pub(crate) op_conflict: Option<String>,
+    pub(crate) effects: Effects,
     pub(crate) scratch: Map<String, Value>,
     pub(crate) proactive: bool,
     pub(crate) last_access: u64,
-    pub(crate) address_update: Option<crate::proactive::address_book::AddressUpdate>,
-    /// Jobs scheduled in this turn: saved in the turn's own compare-and-set batch.
-    pub(crate) scheduled: Vec<crate::storage::WriteOp>,
+}
+
+/// Resolves dialog ids (implemented by the bot's dialog registry): lets a session check the
+/// ids a handler names without knowing the dialogs themselves.
+pub(crate) trait ResolveId: Send + Sync {
+    /// The qualified id `id` names, seen from the dialog `top`.
+    fn resolve<'a>(&'a self, id: &str, top: Option<&str>) -> Result<&'a str, BotError>;
+}
+
+/// What a session needs from its bot: id resolution, strings, time.
+pub(crate) struct SessionEnv {
+    pub(crate) ids: Arc<dyn ResolveId>,
+    pub(crate) localizer: Localizer,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for Session {
@@ -71,7 +55,7 @@ impl fmt::Debug for Session {
                 "stack",
                 &self.stack.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
             )
-            .field("outbox", &self.outbox.len())
+            .field("outbox", &self.effects.outbox.len())
             .finish_non_exhaustive()
     }
 }
@@ -104,18 +88,14 @@ impl Session {
         if m.locale.is_none() {
             m.locale = self.preferred_locale_opt().map(str::to_owned);
         }
-        self.outbox.push(m);
+        self.effects.outbox.push(m);
     }
 
     /// Queues a typing indicator.
     pub fn send_typing(&mut self) {
-        self.outbox
+        self.effects
+            .outbox
             .push(Message::of_kind(MessageKind::Typing, &self.message.address));
-    }
-
-    /// The messages queued so far in this turn.
-    pub fn outgoing(&self) -> &[Message] {
-        &self.outbox
     }
 
     /// User data: shared by every conversation of this user.
@@ -175,15 +155,13 @@ impl Session {
     }
 
     fn queue(&mut self, op: StackOp) {
-        if let Some(prev) = self.op.replace(op) {
-            self.op_conflict = Some(format!("{prev:?} then {:?}", self.op));
-        }
+        self.effects.queue(op);
     }
 
     /// Resolves `id` against the dialog on top (unqualified ids use its library, then `*`).
     fn resolve(&self, id: &str) -> Result<String, BotError> {
-        self.bot
-            .library
+        self.env
+            .ids
             .resolve(id, self.current_dialog())
             .map(str::to_owned)
     }
@@ -279,7 +257,7 @@ impl Session {
     /// localizer's default.
     pub fn preferred_locale(&self) -> &str {
         self.preferred_locale_opt()
-            .unwrap_or_else(|| self.bot.localizer.default_locale())
+            .unwrap_or_else(|| self.env.localizer.default_locale())
     }
 
     /// Stores the user's preferred locale (in user data, v3 key `BotBuilder.Data.PreferredLocale`).
@@ -290,7 +268,7 @@ impl Session {
 
     /// Looks `key` up in the user's preferred locale (fallback `es-MX → es → default → key`).
     pub fn localize<'a>(&self, key: &'a str) -> Cow<'a, str> {
-        match self.bot.localizer.lookup(self.preferred_locale(), key) {
+        match self.env.localizer.lookup(self.preferred_locale(), key) {
             Some(s) => Cow::Owned(s.to_owned()),
             None => Cow::Borrowed(key),
         }
@@ -306,7 +284,7 @@ impl Session {
     /// with the turn's state: if the turn is not saved, nothing is scheduled.
     pub fn schedule_in(&mut self, delay: Duration, action: JobAction) -> Result<String, BotError> {
         let delay = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-        let at = self.bot.clock.now_ms().saturating_add(delay);
+        let at = self.env.clock.now_ms().saturating_add(delay);
         self.schedule_at(at, action)
     }
 
@@ -314,16 +292,15 @@ impl Session {
     /// [`schedule_in`](Self::schedule_in).
     pub fn schedule_at(&mut self, at_ms: u64, action: JobAction) -> Result<String, BotError> {
         let address = self.message.address.without_reply();
-        let now = self.bot.clock.now_ms();
-        let (id, op) =
-            crate::proactive::scheduler::job_write_op(now, at_ms, &address, action, None)?;
-        self.scheduled.push(op);
+        let now = self.env.clock.now_ms();
+        let (id, op) = job_write_op(now, at_ms, &address, action, None)?;
+        self.effects.scheduled.push(op);
         Ok(id)
     }
 
     /// The time now, by the bot's clock (ms since the Unix epoch).
     pub fn now_ms(&self) -> u64 {
-        self.bot.clock.now_ms()
+        self.env.clock.now_ms()
     }
 
     /// Whether this turn was started by the bot (a proactive dialog) rather than a user message.

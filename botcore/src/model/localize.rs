@@ -1,6 +1,5 @@
 //! [`Localizer`]: string tables per locale with fallback `es-MX → es → default → key`.
 
-use crate::dialog::prompts::SYSTEM_STRINGS;
 use std::collections::HashMap;
 
 /// String tables per locale. Keys not found in any table fall back to the system strings
@@ -98,3 +97,30 @@ impl Localizer {
         self.lookup(locale, key).unwrap_or(key)
     }
 }
+
+/// Localization keys of the system strings, with their v3 English defaults.
+pub(crate) const SYSTEM_STRINGS: &[(&str, &str)] = &[
+    (
+        "BotBuilder:text_retry",
+        "I didn't understand. Please try again.",
+    ),
+    (
+        "BotBuilder:number_retry",
+        "I didn't recognize that as a number. Please enter a number.",
+    ),
+    (
+        "BotBuilder:confirm_retry",
+        "I didn't understand. Please answer 'yes' or 'no'.",
+    ),
+    (
+        "BotBuilder:choice_retry",
+        "I didn't understand. Please choose an option from the list.",
+    ),
+    (
+        "BotBuilder:default_error",
+        "Oops. Something went wrong and we need to start over.",
+    ),
+    ("BotBuilder:confirm_yes", "yes"),
+    ("BotBuilder:confirm_no", "no"),
+    ("BotBuilder:list_or", " or "),
+];

@@ -5,20 +5,20 @@
 //! dialog stack lives in the private record under `BotBuilder.Data.SessionState`:
 //! `{ "callstack": [{ "id": "*:/", "state": {...} }], "lastAccess": ms, "version": 0 }`.
 
-use crate::address::Address;
-use crate::error::BotError;
-use crate::storage::Version;
+use crate::contracts::address::Address;
+use crate::contracts::error::BotError;
+use crate::contracts::storage::Version;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Key of the session state (dialog stack) inside private conversation data.
-pub const SESSION_STATE: &str = "BotBuilder.Data.SessionState";
+pub(crate) const SESSION_STATE: &str = "BotBuilder.Data.SessionState";
 /// Key of the waterfall step inside a frame's state.
-pub const WATERFALL_STEP: &str = "BotBuilder.Data.WaterfallStep";
+pub(crate) const WATERFALL_STEP: &str = "BotBuilder.Data.WaterfallStep";
 /// Key of the user's preferred locale inside user data.
-pub const PREFERRED_LOCALE: &str = "BotBuilder.Data.PreferredLocale";
+pub(crate) const PREFERRED_LOCALE: &str = "BotBuilder.Data.PreferredLocale";
 /// Key of held proactive dialogs (`WhenIdle`) inside private conversation data.
-pub const HELD_DIALOGS: &str = "botcore.HeldDialogs";
+pub(crate) const HELD_DIALOGS: &str = "botcore.HeldDialogs";
 
 /// One frame of the dialog stack.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub struct Frame {
 /// The v3 `BotBuilder.Data.SessionState` record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionState {
+pub(crate) struct SessionState {
     /// The dialog stack, bottom first.
     #[serde(default)]
     pub callstack: Vec<Frame>,
@@ -47,7 +47,7 @@ pub struct SessionState {
 
 /// The storage keys of one user in one conversation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StateKeys {
+pub(crate) struct StateKeys {
     /// The user record.
     pub user: String,
     /// The conversation record.
@@ -63,7 +63,7 @@ pub struct StateKeys {
 
 impl StateKeys {
     /// The keys for `address`; it must have a conversation.
-    pub fn for_address(address: &Address) -> Result<Self, BotError> {
+    pub(crate) fn for_address(address: &Address) -> Result<Self, BotError> {
         let conv = address
             .conversation_id()
             .ok_or_else(|| BotError::InvalidAddress("address has no conversation".into()))?;
@@ -107,14 +107,14 @@ fn join(parts: &[&str]) -> String {
 }
 
 /// The address-book key of a user.
-pub fn address_key(channel: &str, user: &str) -> String {
+pub(crate) fn address_key(channel: &str, user: &str) -> String {
     join(&[ADDRESS_PREFIX, &escape(channel), "/", &escape(user)])
 }
 
 impl SessionState {
     /// Converts to the stored JSON shape, moving the frames' data (no serializer involved: this
     /// runs on every turn).
-    pub fn into_value(self) -> Value {
+    pub(crate) fn into_value(self) -> Value {
         let frames = self
             .callstack
             .into_iter()
@@ -133,7 +133,7 @@ impl SessionState {
     }
 
     /// Reads the stored JSON shape, moving the frames' data out of `value`.
-    pub fn from_value(value: Value) -> Result<Self, String> {
+    pub(crate) fn from_value(value: Value) -> Result<Self, String> {
         let Value::Object(mut m) = value else {
             return Err("session state is not an object".into());
         };
@@ -170,20 +170,20 @@ impl SessionState {
 }
 
 /// The user-data key of a user.
-pub fn user_key(channel: &str, user: &str) -> String {
+pub(crate) fn user_key(channel: &str, user: &str) -> String {
     join(&["user/", &escape(channel), "/", &escape(user)])
 }
 
 /// The address-mark key of a user (see [`StateKeys::address_mark`]).
-pub fn address_mark_key(channel: &str, user: &str) -> String {
+pub(crate) fn address_mark_key(channel: &str, user: &str) -> String {
     join(&[ADDRESS_MARK_PREFIX, &escape(channel), "/", &escape(user)])
 }
 
 /// The prefix of every address-mark key.
-pub const ADDRESS_MARK_PREFIX: &str = "address-mark/";
+pub(crate) const ADDRESS_MARK_PREFIX: &str = "address-mark/";
 
 /// The prefix of every address-book key.
-pub const ADDRESS_PREFIX: &str = "address/";
+pub(crate) const ADDRESS_PREFIX: &str = "address/";
 
 /// One state record as loaded for a turn: its data, the version it was read at, and whether
 /// the turn changed it.
@@ -197,7 +197,7 @@ pub(crate) struct Bag {
 impl Bag {
     pub(crate) fn load(
         key: &str,
-        stored: Option<crate::storage::Stored>,
+        stored: Option<crate::contracts::storage::Stored>,
     ) -> Result<Self, BotError> {
         match stored {
             None => Ok(Self::default()),
@@ -254,7 +254,7 @@ impl std::hash::Hasher for Fnv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::ChannelAccount;
+    use crate::contracts::address::ChannelAccount;
     use serde_json::json;
 
     #[test]

@@ -1,7 +1,7 @@
 //! [`Middleware`]: hooks on every incoming and outgoing message.
 
-use crate::error::BotError;
-use crate::message::Message;
+use crate::contracts::error::BotError;
+use crate::contracts::message::Message;
 use async_trait::async_trait;
 use std::fmt::Debug;
 

@@ -5,13 +5,22 @@
 //! empties at the end of any turn, or when a scheduled check finds the conversation idle or
 //! the deadline reached.
 
-use crate::error::BotError;
-use crate::proactive::{DeadlineAction, ProactiveMode};
-use crate::session::{Session, StackOp};
-use crate::state::HELD_DIALOGS;
-use crate::turn::EntryReport;
+use crate::contracts::error::BotError;
+use crate::model::effects::StackOp;
+use crate::model::proactive_mode::{DeadlineAction, ProactiveMode};
+use crate::model::session::Session;
+use crate::model::state::HELD_DIALOGS;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// What beginning or checking held dialogs decided, beyond the session's effects.
+#[derive(Debug, Default)]
+pub(crate) struct HoldReport {
+    /// The proactive dialog was held (WhenIdle) rather than started.
+    pub(crate) held: bool,
+    /// When held dialogs should be checked again.
+    pub(crate) recheck_at: Option<u64>,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,16 +90,16 @@ pub(crate) fn begin_proactive(
     id: &str,
     args: Option<Value>,
     mode: &ProactiveMode,
-) -> Result<EntryReport, BotError> {
+) -> Result<HoldReport, BotError> {
     let begin = StackOp::Begin {
         id: id.to_owned(),
         args: args.clone(),
     };
     match mode {
-        ProactiveMode::Interrupt => session.op = Some(begin),
+        ProactiveMode::Interrupt => session.effects.op = Some(begin),
         ProactiveMode::Replace => {
             session.stack.clear();
-            session.op = Some(begin);
+            session.effects.op = Some(begin);
         }
         ProactiveMode::WhenIdle {
             idle_after,
@@ -98,10 +107,10 @@ pub(crate) fn begin_proactive(
             on_deadline,
         } => {
             if session.stack.is_empty() {
-                session.op = Some(begin);
-                return Ok(EntryReport::default());
+                session.effects.op = Some(begin);
+                return Ok(HoldReport::default());
             }
-            let now = session.bot.clock.now_ms();
+            let now = session.env.clock.now_ms();
             let h = HeldDialog {
                 id: id.to_owned(),
                 args,
@@ -119,13 +128,13 @@ pub(crate) fn begin_proactive(
                 list.remove(0);
             }
             store(session, &list);
-            return Ok(EntryReport {
+            return Ok(HoldReport {
                 held: true,
                 recheck_at,
             });
         }
     }
-    Ok(EntryReport::default())
+    Ok(HoldReport::default())
 }
 
 /// Removes and returns the first held dialog (called when the stack is empty).
@@ -143,13 +152,13 @@ pub(crate) fn take_first(session: &mut Session) -> Option<HeldDialog> {
 }
 
 /// A scheduled check: start the first held dialog if the user is idle or its deadline has come.
-pub(crate) fn check(session: &mut Session) -> Result<EntryReport, BotError> {
+pub(crate) fn check(session: &mut Session) -> Result<HoldReport, BotError> {
     let mut list = held(session);
     if list.is_empty() || session.stack.is_empty() {
         // An empty stack starts the first held dialog at the end of the turn.
-        return Ok(EntryReport::default());
+        return Ok(HoldReport::default());
     }
-    let now = session.bot.clock.now_ms();
+    let now = session.env.clock.now_ms();
     let last = session.last_access;
     let mut i = 0;
     while i < list.len() {
@@ -161,7 +170,7 @@ pub(crate) fn check(session: &mut Session) -> Result<EntryReport, BotError> {
         if idle || due {
             let h = list.remove(i);
             if idle || h.on_deadline == DeadlineAction::Interrupt {
-                session.op = Some(StackOp::Begin {
+                session.effects.op = Some(StackOp::Begin {
                     id: h.id,
                     args: h.args,
                 });
@@ -177,7 +186,7 @@ pub(crate) fn check(session: &mut Session) -> Result<EntryReport, BotError> {
         .min()
         .map(|t| t.max(now.saturating_add(1)));
     store(session, &list);
-    Ok(EntryReport {
+    Ok(HoldReport {
         held: false,
         recheck_at,
     })

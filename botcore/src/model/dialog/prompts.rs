@@ -16,43 +16,17 @@
 //! # let _ = order;
 //! ```
 
-use crate::dialog::{Dialog, DialogResult, ResumeReason};
-use crate::error::BotError;
-use crate::message::Message;
-use crate::session::Session;
+use crate::contracts::error::BotError;
+use crate::contracts::message::Message;
+use crate::model::dialog::Dialog;
+use crate::model::result::{DialogResult, ResumeReason};
+use crate::model::session::Session;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The library the built-in prompts live in.
 pub const LIBRARY: &str = "BotBuilder";
-
-/// Localization keys of the system strings, with their v3 English defaults.
-pub const SYSTEM_STRINGS: &[(&str, &str)] = &[
-    (
-        "BotBuilder:text_retry",
-        "I didn't understand. Please try again.",
-    ),
-    (
-        "BotBuilder:number_retry",
-        "I didn't recognize that as a number. Please enter a number.",
-    ),
-    (
-        "BotBuilder:confirm_retry",
-        "I didn't understand. Please answer 'yes' or 'no'.",
-    ),
-    (
-        "BotBuilder:choice_retry",
-        "I didn't understand. Please choose an option from the list.",
-    ),
-    (
-        "BotBuilder:default_error",
-        "Oops. Something went wrong and we need to start over.",
-    ),
-    ("BotBuilder:confirm_yes", "yes"),
-    ("BotBuilder:confirm_no", "no"),
-    ("BotBuilder:list_or", " or "),
-];
 
 /// The kind of answer a prompt waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,7 +226,7 @@ fn send_prompt(session: &mut Session, opts: &Prompt, retry: bool) {
         .text(text)
         .input_hint("expectingInput");
     m.locale = Some(session.preferred_locale().to_owned());
-    session.outbox.push(m);
+    session.effects.outbox.push(m);
 }
 
 fn recognize(session: &Session, opts: &Prompt) -> Option<Value> {

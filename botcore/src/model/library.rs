@@ -4,9 +4,10 @@
 //! survey of the proactive samples is `*:survey`), the built-in prompts live in `BotBuilder`.
 //! An unqualified id resolves against the library of the dialog on top of the stack, then `*`.
 
-use crate::dialog::Dialog;
-use crate::dialog::prompts::{PromptDialog, PromptKind};
-use crate::error::BotError;
+use crate::contracts::error::BotError;
+use crate::model::dialog::Dialog;
+use crate::model::dialog::prompts::{PromptDialog, PromptKind};
+use crate::model::session::ResolveId;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -63,12 +64,6 @@ impl Library {
         self
     }
 
-    /// Adds a dialog already in an `Arc`.
-    pub fn dialog_arc(mut self, id: impl Into<String>, dialog: Arc<dyn Dialog>) -> Self {
-        self.dialogs.push((id.into(), dialog));
-        self
-    }
-
     /// Adds a child library.
     pub fn library(mut self, child: Library) -> Self {
         self.children.push(child);
@@ -97,7 +92,7 @@ fn library_of(id: &str) -> &str {
 impl Registry {
     pub(crate) fn build(root: Library) -> Result<Self, BotError> {
         let mut reg = Self::default();
-        let builtins = Library::new(crate::dialog::prompts::LIBRARY)
+        let builtins = Library::new(crate::model::dialog::prompts::LIBRARY)
             .dialog("prompt-text", PromptDialog(PromptKind::Text))
             .dialog("prompt-number", PromptDialog(PromptKind::Number))
             .dialog("prompt-confirm", PromptDialog(PromptKind::Confirm))
@@ -125,6 +120,12 @@ impl Registry {
 
     /// Resolves `id` to the qualified id of a registered dialog.
     pub(crate) fn resolve<'a>(&'a self, id: &str, top: Option<&str>) -> Result<&'a str, BotError> {
+        ResolveId::resolve(self, id, top)
+    }
+}
+
+impl ResolveId for Registry {
+    fn resolve<'a>(&'a self, id: &str, top: Option<&str>) -> Result<&'a str, BotError> {
         let found = if id.contains(':') {
             self.dialogs.get_key_value(id)
         } else {

@@ -1,6 +1,6 @@
 //! [`Message`]: what comes in from a channel and what goes out to it.
 
-use crate::address::Address;
+use crate::contracts::address::Address;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 

@@ -6,20 +6,33 @@
 //! throws the turn away and runs it again on fresh state, so no update is lost and nothing is
 //! sent twice.
 
-use crate::address::Address;
-use crate::bot::{BotInner, TurnOutcome, UnknownDialogPolicy};
-use crate::connector::{DeliveryError, Receipt};
-use crate::dialog::{DialogResult, ResumeReason};
-use crate::error::BotError;
-use crate::message::{Message, MessageKind};
-use crate::proactive::held::{self, HeldDialog};
-use crate::proactive::scheduler::JobAction;
-use crate::proactive::{ProactiveMode, address_book};
-use crate::session::{Session, StackOp};
-use crate::state::{Bag, Frame, SESSION_STATE, SessionState, StateKeys};
-use crate::storage::{Precondition, StorageError, Stored, WriteOp};
+use crate::contracts::address::Address;
+use crate::contracts::connector::{DeliveryError, Receipt};
+use crate::contracts::error::BotError;
+use crate::contracts::message::{Message, MessageKind};
+use crate::contracts::storage::{Precondition, StorageError, Stored, WriteOp};
+use crate::engine::driver;
+use crate::engine::runtime::Runtime;
+use crate::model::address_record;
+use crate::model::effects::{Effects, StackOp};
+use crate::model::held::{self, HeldDialog, HoldReport};
+use crate::model::job::JobAction;
+use crate::model::proactive_mode::ProactiveMode;
+use crate::model::session::Session;
+use crate::model::state::{Bag, SESSION_STATE, SessionState, StateKeys};
 use serde_json::{Map, Value};
 use std::sync::Arc;
+
+/// What a turn did.
+#[derive(Debug, Default)]
+pub struct TurnOutcome {
+    /// Per outgoing message, in order: the receipt or why it was not delivered.
+    pub deliveries: Vec<Result<Receipt, DeliveryError>>,
+    /// How many times the turn ran (more than 1 after compare-and-set conflicts).
+    pub attempts: usize,
+    /// Whether a dialog turn ran (false for ignored events and messages dropped by middleware).
+    pub ran_turn: bool,
+}
 
 /// A custom proactive flow run as a turn.
 pub(crate) type CustomFlow = dyn Fn(&mut Session) -> Result<(), BotError> + Send + Sync;
@@ -41,22 +54,13 @@ pub(crate) enum Entry {
     Custom(Arc<CustomFlow>),
 }
 
-/// What the entry decided beyond the session's effects.
-#[derive(Debug, Default)]
-pub(crate) struct EntryReport {
-    /// The proactive dialog was held (WhenIdle) rather than started.
-    pub(crate) held: bool,
-    /// When held dialogs should be checked again.
-    pub(crate) recheck_at: Option<u64>,
-}
-
 pub(crate) struct Ran {
     pub(crate) outcome: TurnOutcome,
-    pub(crate) report: EntryReport,
+    pub(crate) report: HoldReport,
 }
 
 pub(crate) async fn run(
-    inner: &Arc<BotInner>,
+    inner: &Arc<Runtime>,
     message: Arc<Message>,
     entry: Entry,
 ) -> Result<TurnOutcome, BotError> {
@@ -64,7 +68,7 @@ pub(crate) async fn run(
 }
 
 pub(crate) async fn run_full(
-    inner: &Arc<BotInner>,
+    inner: &Arc<Runtime>,
     message: Arc<Message>,
     entry: Entry,
 ) -> Result<Ran, BotError> {
@@ -73,12 +77,12 @@ pub(crate) async fn run_full(
         return Err(BotError::Reentrant(keys.conversation));
     };
     let conversation = keys.conversation.clone();
-    crate::locks::inside(&conversation, transact(inner, &message, &keys, entry)).await
+    crate::engine::locks::inside(&conversation, transact(inner, &message, &keys, entry)).await
 }
 
 /// The compare-and-set loop of one turn (the caller holds the conversation's lock).
 async fn transact(
-    inner: &Arc<BotInner>,
+    inner: &Arc<Runtime>,
     message: &Arc<Message>,
     keys: &StateKeys,
     entry: Entry,
@@ -109,10 +113,10 @@ async fn transact(
             Err(e) => return Err(e),
         };
         let report = if lenient {
-            reset_after_error(&mut session);
-            EntryReport::default()
+            reset_after_error(inner, &mut session);
+            HoldReport::default()
         } else {
-            match execute(&mut session, &entry).await {
+            match execute(inner, &mut session, &entry).await {
                 Ok(r) => r,
                 Err(e) if user_turn && is_dialog_error(&e) => {
                     failure = Some(report_failure(inner, message, e));
@@ -127,7 +131,7 @@ async fn transact(
             Ok(_) => {
                 // Delivered while the conversation's lock is held: the next turn's messages
                 // cannot overtake these.
-                let deliveries = deliver(inner, std::mem::take(&mut session.outbox)).await;
+                let deliveries = deliver(inner, std::mem::take(&mut session.effects.outbox)).await;
                 let outcome = TurnOutcome {
                     deliveries,
                     attempts: attempts + reset_attempts,
@@ -147,7 +151,7 @@ async fn transact(
     }
 }
 
-fn report_failure(inner: &BotInner, message: &Message, e: BotError) -> BotError {
+fn report_failure(inner: &Runtime, message: &Message, e: BotError) -> BotError {
     if let Some(h) = &inner.on_error {
         h(&e, message);
     }
@@ -167,12 +171,12 @@ fn is_dialog_error(e: &BotError) -> bool {
 
 /// v3 on error: the error message, an endOfConversation with code `unknown`, the stack and
 /// conversation data cleared; user data kept (and dialogs held for the user stay held).
-fn reset_after_error(session: &mut Session) {
-    session.outbox.clear();
-    session.scheduled.clear();
-    let text = session.bot.config.error_message.clone();
+fn reset_after_error(rt: &Runtime, session: &mut Session) {
+    session.effects.outbox.clear();
+    session.effects.scheduled.clear();
+    let text = rt.config.error_message.clone();
     session.send(text.as_str());
-    session.outbox.push(
+    session.effects.outbox.push(
         Message::of_kind(MessageKind::EndOfConversation, &session.message.address).code("unknown"),
     );
     session.stack.clear();
@@ -181,7 +185,7 @@ fn reset_after_error(session: &mut Session) {
 }
 
 async fn load(
-    inner: &Arc<BotInner>,
+    inner: &Arc<Runtime>,
     message: &Arc<Message>,
     keys: &StateKeys,
     user_turn: bool,
@@ -219,31 +223,30 @@ async fn load(
         None => SessionState::default(),
     };
     let address_update = if record_address {
-        address_book::update_for(next().as_ref(), &message.address, message.locale.as_deref())
+        address_record::update_for(next().as_ref(), &message.address, message.locale.as_deref())
     } else {
         None
     };
     let session = Session {
-        bot: inner.clone(),
+        env: inner.env.clone(),
         message: message.clone(),
         user,
         conversation,
         private,
         stack: state.callstack,
         last_access: state.last_access,
-        outbox: Vec::new(),
-        op: None,
-        op_conflict: None,
+        effects: Effects {
+            address_update,
+            ..Effects::default()
+        },
         scratch: Map::new(),
         proactive: !user_turn,
-        address_update,
-        scheduled: Vec::new(),
     };
     Ok(session)
 }
 
 pub(crate) async fn load_for_inspection(
-    inner: &Arc<BotInner>,
+    inner: &Arc<Runtime>,
     message: Arc<Message>,
     keys: &StateKeys,
 ) -> Result<Session, BotError> {
@@ -281,7 +284,7 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
         last_access: if session.proactive {
             session.last_access
         } else {
-            session.bot.clock.now_ms()
+            session.env.clock.now_ms()
         },
         version: 0.0,
     };
@@ -292,7 +295,7 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
         Value::Object(private),
         precondition(&session.private),
     ));
-    if let Some(update) = session.address_update.take() {
+    if let Some(update) = session.effects.address_update.take() {
         // The full record is written last-writer-wins; the mark's compare-and-set orders
         // concurrent updates.
         ops.push(WriteOp::put(
@@ -306,13 +309,13 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
             update.mark_precondition,
         ));
     }
-    ops.append(&mut session.scheduled);
+    ops.append(&mut session.effects.scheduled);
     ops
 }
 
 /// Sends messages in order through the send middleware and the connector.
 pub(crate) async fn deliver(
-    inner: &Arc<BotInner>,
+    inner: &Arc<Runtime>,
     out: Vec<Message>,
 ) -> Vec<Result<Receipt, DeliveryError>> {
     let mut results = Vec::with_capacity(out.len());
@@ -334,10 +337,14 @@ pub(crate) async fn deliver(
     results
 }
 
-async fn execute(session: &mut Session, entry: &Entry) -> Result<EntryReport, BotError> {
-    let mut report = EntryReport::default();
+async fn execute(
+    rt: &Runtime,
+    session: &mut Session,
+    entry: &Entry,
+) -> Result<HoldReport, BotError> {
+    let mut report = HoldReport::default();
     match entry {
-        Entry::User => route_user_message(session).await?,
+        Entry::User => driver::route_user_message(rt, session).await?,
         Entry::Proactive { id, args, mode } => {
             report = held::begin_proactive(session, id, args.clone(), mode)?;
             // The check that starts a held dialog is saved with the hold itself.
@@ -350,146 +357,15 @@ async fn execute(session: &mut Session, entry: &Entry) -> Result<EntryReport, Bo
         }
         Entry::Custom(flow) => flow(session)?,
     }
-    drive(session).await?;
+    driver::drive(rt, session).await?;
     // A conversation that just became idle starts the first dialog held for it.
     if session.stack.is_empty()
         && let Some(HeldDialog { id, args, .. }) = held::take_first(session)
     {
-        session.op = Some(StackOp::Begin { id, args });
-        drive(session).await?;
+        session.effects.op = Some(StackOp::Begin { id, args });
+        driver::drive(rt, session).await?;
     }
     Ok(report)
-}
-
-async fn route_user_message(session: &mut Session) -> Result<(), BotError> {
-    let Some(top) = session.stack.last().map(|f| f.id.clone()) else {
-        let root = session.bot.config.root_dialog.clone();
-        let id = session.bot.library.resolve(&root, None)?.to_owned();
-        session.op = Some(StackOp::Begin { id, args: None });
-        return Ok(());
-    };
-    let dialog = match session.bot.library.get(&top) {
-        Some(d) => d.clone(),
-        None => match session.bot.config.unknown_dialog {
-            UnknownDialogPolicy::ErrorAndReset => return Err(BotError::DialogNotFound(top)),
-            _ => {
-                session.stack.clear();
-                let root = session.bot.config.root_dialog.clone();
-                let id = session.bot.library.resolve(&root, None)?.to_owned();
-                session.op = Some(StackOp::Begin { id, args: None });
-                return Ok(());
-            }
-        },
-    };
-    dialog.reply_received(session).await
-}
-
-/// Carries out queued stack operations until none is left: an iterative loop, bounded by the
-/// step budget and the maximum stack depth.
-pub(crate) async fn drive(session: &mut Session) -> Result<(), BotError> {
-    let budget = session.bot.config.step_budget;
-    let mut steps = 0usize;
-    loop {
-        if let Some(c) = session.op_conflict.take() {
-            return Err(BotError::InvalidStackOperation(c));
-        }
-        let Some(op) = session.op.take() else {
-            return Ok(());
-        };
-        steps += 1;
-        if steps > budget {
-            let dialog = session.current_dialog().unwrap_or("").to_owned();
-            return Err(BotError::StepBudgetExceeded { budget, dialog });
-        }
-        match op {
-            StackOp::Begin { id, args } => push_and_begin(session, id, args).await?,
-            StackOp::Replace { id, args } => {
-                session.stack.pop();
-                push_and_begin(session, id, args).await?;
-            }
-            StackOp::End(mut result) => {
-                if let Some(frame) = session.stack.pop() {
-                    result.child_id.get_or_insert(frame.id);
-                }
-                resume_top(session, result).await?;
-            }
-            StackOp::Resume(result) => resume_top(session, result).await?,
-            StackOp::Cancel { id, then } => {
-                let cut = match &id {
-                    Some(id) => session.stack.iter().rposition(|f| &f.id == id),
-                    None => session.stack.len().checked_sub(1),
-                };
-                // Canceling a dialog that is not on the stack changes nothing.
-                let Some(at) = cut else { continue };
-                let child = session.stack.get(at).map(|f| f.id.clone());
-                session.stack.truncate(at);
-                match then {
-                    Some((id, args)) => push_and_begin(session, id, args).await?,
-                    None => {
-                        let mut r = DialogResult::with_reason(ResumeReason::Canceled);
-                        r.child_id = child;
-                        resume_top(session, r).await?;
-                    }
-                }
-            }
-            StackOp::EndConversation { code } => {
-                session.stack.clear();
-                session.conversation.clear();
-                held::clear_private_keeping_held(session);
-                let eoc =
-                    Message::of_kind(MessageKind::EndOfConversation, &session.message.address)
-                        .code(code);
-                session.outbox.push(eoc);
-            }
-            StackOp::Reset { id, args } => {
-                session.stack.clear();
-                let id = match id {
-                    Some(id) => id,
-                    None => session
-                        .bot
-                        .library
-                        .resolve(&session.bot.config.root_dialog, None)?
-                        .to_owned(),
-                };
-                push_and_begin(session, id, args).await?;
-            }
-        }
-    }
-}
-
-async fn push_and_begin(
-    session: &mut Session,
-    id: String,
-    args: Option<Value>,
-) -> Result<(), BotError> {
-    let max = session.bot.config.max_stack_depth;
-    if session.stack.len() >= max {
-        return Err(BotError::StackTooDeep { max, dialog: id });
-    }
-    let dialog = session
-        .bot
-        .library
-        .get(&id)
-        .cloned()
-        .ok_or_else(|| BotError::DialogNotFound(id.clone()))?;
-    session.stack.push(Frame {
-        id,
-        state: Map::new(),
-    });
-    dialog.begin(session, args).await
-}
-
-async fn resume_top(session: &mut Session, result: DialogResult) -> Result<(), BotError> {
-    let Some(top) = session.stack.last() else {
-        return Ok(());
-    };
-    let dialog = session
-        .bot
-        .library
-        .get(&top.id)
-        .cloned()
-        .ok_or_else(|| BotError::DialogNotFound(top.id.clone()))?;
-    dialog.dialog_resumed(session, result).await
 }
 
 /// The stored record of `keys.private`, decoded: for `last_access` and inspection.

@@ -1,7 +1,7 @@
 //! [`BotError`]: the errors users of botcore branch on.
 
-use crate::connector::DeliveryError;
-use crate::storage::StorageError;
+use crate::contracts::connector::DeliveryError;
+use crate::contracts::storage::StorageError;
 
 /// An error from the bot: routing, dialogs, state or delivery.
 #[derive(Debug, thiserror::Error)]

@@ -49,10 +49,10 @@
 //! monotonic clock and the tokio timer; tests inject a clock and a sleeper that move virtual
 //! time ([`RateLimited::with_clock`], [`RateLimited::with_sleeper`]).
 
-use crate::address::Address;
-use crate::clock::Clock;
-use crate::connector::{Connector, DeliveryError, Receipt};
-use crate::message::Message;
+use crate::contracts::address::Address;
+use crate::contracts::clock::Clock;
+use crate::contracts::connector::{Connector, DeliveryError, Receipt};
+use crate::contracts::message::Message;
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;

@@ -3,8 +3,8 @@
 //! A custom channel adapter implements [`Connector`] (send, start a conversation, optionally
 //! update/delete) and feeds incoming messages to [`Bot::receive`](crate::Bot::receive).
 
-use crate::address::Address;
-use crate::message::Message;
+use crate::contracts::address::Address;
+use crate::contracts::message::Message;
 use async_trait::async_trait;
 use std::fmt::Debug;
 use std::time::Duration;
@@ -112,7 +112,7 @@ impl<C: Connector + ?Sized> Connector for std::sync::Arc<C> {
 /// terminal and the Bot Framework) at once.
 ///
 /// ```
-/// # use botcore::connector::ByChannel;
+/// # use botcore::ByChannel;
 /// # fn f(http: impl botcore::Connector, console: impl botcore::Connector) {
 /// let connector = ByChannel::new(http).route("console", console);
 /// # }

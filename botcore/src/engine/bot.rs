@@ -1,0 +1,87 @@
+//! [`Bot`]: routes incoming messages to dialogs and runs turns as transactions. The ways a
+//! bot speaks first are in `proactive`.
+
+use crate::contracts::clock::Clock;
+use crate::contracts::connector::Connector;
+use crate::contracts::error::BotError;
+use crate::contracts::message::Message;
+use crate::contracts::storage::Storage;
+use crate::engine::config::EventAction;
+use crate::engine::runtime::Runtime;
+use crate::engine::turn::{self, Entry, TurnOutcome};
+use crate::model::localize::Localizer;
+use std::fmt;
+use std::sync::Arc;
+
+/// A bot: dialogs, state, a connector. Cheap to clone; clones share everything.
+///
+/// See the crate docs for a complete bot.
+#[derive(Clone)]
+pub struct Bot {
+    pub(crate) inner: Arc<Runtime>,
+}
+
+impl fmt::Debug for Bot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bot")
+            .field("dialogs", &self.inner.library)
+            .field("storage", &self.inner.storage)
+            .field("connector", &self.inner.connector)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bot {
+    /// Handles one incoming message: a full turn (load → dialogs → save with compare-and-set →
+    /// deliver). Non-message activities go to the event handler. Errors raised by dialogs have
+    /// already been handled as v3 does (error hook, error message, stack cleared) when this
+    /// returns them.
+    pub async fn receive(&self, mut message: Message) -> Result<TurnOutcome, BotError> {
+        for m in &self.inner.middleware {
+            if !m.receive(&mut message).await? {
+                return Ok(TurnOutcome::default());
+            }
+        }
+        if !message.is_message() {
+            let action = self
+                .inner
+                .on_event
+                .as_ref()
+                .map(|h| h(&message))
+                .unwrap_or_default();
+            match action {
+                EventAction::Ignore => return Ok(TurnOutcome::default()),
+                EventAction::Reply(out) => {
+                    let deliveries = turn::deliver(&self.inner, out).await;
+                    return Ok(TurnOutcome {
+                        deliveries,
+                        attempts: 0,
+                        ran_turn: false,
+                    });
+                }
+                EventAction::RunTurn => {}
+            }
+        }
+        turn::run(&self.inner, Arc::new(message), Entry::User).await
+    }
+
+    /// The bot's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.inner.clock()
+    }
+
+    /// The bot's storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The bot's connector.
+    pub fn connector(&self) -> &Arc<dyn Connector> {
+        &self.inner.connector
+    }
+
+    /// The bot's localizer.
+    pub fn localizer(&self) -> &Localizer {
+        self.inner.localizer()
+    }
+}

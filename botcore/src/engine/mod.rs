@@ -1,0 +1,11 @@
+//! Layer 3, the engine: the [`Bot`](bot::Bot) and what runs a turn — the per-conversation
+//! locks, the turn transaction (load → run → compare-and-set → deliver) and the driver that
+//! carries out the session's stack operations. Imports the model and the contracts.
+
+pub(crate) mod bot;
+pub(crate) mod builder;
+pub(crate) mod config;
+pub(crate) mod driver;
+pub(crate) mod locks;
+pub(crate) mod runtime;
+pub(crate) mod turn;
