@@ -11,6 +11,7 @@
 
 mod contracts;
 mod engine;
+pub mod guide;
 mod model;
 pub mod proactive;
 #[cfg(feature = "testing")]
@@ -19,29 +20,36 @@ pub mod testing;
 pub use contracts::address::{Address, ChannelAccount, ConversationAccount};
 pub use contracts::clock::{Clock, ManualClock, SystemClock};
 pub use contracts::connector::{ByChannel, Connector, DeliveryError, Receipt};
-pub use contracts::error::BotError;
+pub use contracts::error::{BotError, StepError};
 pub use contracts::message::{Message, MessageKind};
 pub use contracts::middleware::Middleware;
 pub use contracts::rate_limit;
 pub use contracts::rate_limit::{Rate, RateLimited, RateLimits};
 pub use contracts::storage;
 pub use contracts::storage::{
-    Precondition, Storage, StorageError, StorageExt, Stored, Version, WriteOp,
+    Precondition, Storage, StorageError, StorageExt, Stored, Update, Version, WriteOp,
 };
 pub use engine::bot::Bot;
 pub use engine::builder::BotBuilder;
 pub use engine::config::{EventAction, UnknownDialogPolicy};
 pub use engine::turn::TurnOutcome;
+pub use model::data::{Data, DataMut};
 pub use model::dialog::Dialog;
 pub use model::dialog::prompts::{self, Prompt};
-pub use model::dialog::waterfall::Waterfall;
+pub use model::dialog::waterfall::{StepFn, StepOutput, Waterfall};
+pub use model::job::JobAction;
 pub use model::library::Library;
 pub use model::localize::Localizer;
 pub use model::proactive_mode::{DeadlineAction, ProactiveMode};
-pub use model::result::{DialogResult, ResumeReason};
+pub use model::result::{Choice, DialogResult, ResumeReason};
 pub use model::session::Session;
 pub use model::state::Frame;
-pub use proactive::{ProactiveOutcome, SendOptions};
+pub use proactive::{BeginDialog, Proactive, ProactiveOutcome, SendOptions, WhenIdle};
+
+/// The README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 /// Re-exported so dialogs and handlers can name JSON values without another dependency.
 pub use serde_json::{Value, json};

@@ -1,9 +1,11 @@
 //! Ad hoc proactive sends, the address book, the scheduler and fan-outs.
 
+mod support;
+
 use botcore::proactive::fanout::FanOutAction;
-use botcore::proactive::scheduler::{JobAction, JobOutcome};
+use botcore::proactive::scheduler::JobOutcome;
 use botcore::{
-    Bot, BotBuilder, BotError, Clock, DeliveryError, Localizer, Message, SendOptions, Storage,
+    Bot, BotBuilder, BotError, Clock, DeliveryError, JobAction, Localizer, Message, Storage,
     Waterfall, prompts,
 };
 use std::time::Duration;
@@ -15,11 +17,10 @@ fn bot() -> BotBuilder {
         .dialog(
             "/",
             Waterfall::new()
-                .step(|s, _| prompts::text(s, "Which size?"))
-                .step(|s, _| {
+                .step(async |s, _| prompts::text(s, "Which size?"))
+                .step(async |s, _| {
                     s.send("done");
                     s.end_dialog();
-                    Ok(())
                 }),
         )
 }
@@ -47,14 +48,11 @@ async fn an_ad_hoc_send_mid_waterfall_changes_no_stored_byte() {
     ];
     let before = raw(&t, &keys).await;
     let writes = t.storage.writes();
-    let r = t
+    let receipt = t
         .bot
-        .send(vec![
-            Message::to(&ann.address).text("Hello, this is a notification"),
-        ])
+        .send(Message::to(&ann.address).text("Hello, this is a notification"))
         .await
         .unwrap();
-    let receipt = r[0].as_ref().unwrap();
     assert_eq!(receipt.conversation_id, "conv-ann");
     assert_eq!(ann.new_texts(), ["Hello, this is a notification"]);
     assert_eq!(
@@ -72,32 +70,25 @@ async fn users_who_never_wrote_are_not_contacted_unless_the_caller_opts_in() {
     let stranger = t.user("stranger");
     let err = t
         .bot
-        .send(vec![Message::to(&stranger.address).text("hi")])
+        .send(Message::to(&stranger.address).text("hi"))
         .await
         .unwrap_err();
     assert!(matches!(err, BotError::NotConsented { ref user, .. } if user == "stranger"));
     assert!(t.channel.sent().is_empty());
     let err = t
         .bot
-        .begin_dialog(
-            &stranger.address,
-            "*:/",
-            None,
-            botcore::ProactiveMode::Interrupt,
-        )
+        .proactive(&stranger.address)
+        .begin("*:/")
+        .interrupt()
         .await
         .unwrap_err();
     assert!(matches!(err, BotError::NotConsented { .. }));
-    let opts = SendOptions {
-        allow_unconsented: true,
-        ..Default::default()
-    };
-    let r = t
-        .bot
-        .send_with(vec![Message::to(&stranger.address).text("hi")], opts)
+    t.bot
+        .proactive(&stranger.address)
+        .allow_unconsented()
+        .send("hi")
         .await
         .unwrap();
-    assert!(r[0].is_ok());
 }
 
 #[tokio::test]
@@ -109,7 +100,7 @@ async fn an_address_without_conversation_starts_one_and_says_which() {
     saved.conversation = None;
     let r = t
         .bot
-        .send(vec![
+        .send_all(vec![
             Message::to(&saved).text("one"),
             Message::to(&saved).text("two"),
         ])
@@ -137,10 +128,7 @@ async fn a_stale_saved_address_is_sent_with_the_fresh_service_url() {
         .receive(Message::to(&moved).text("large"))
         .await
         .unwrap();
-    t.bot
-        .send(vec![Message::to(&saved).text("ping")])
-        .await
-        .unwrap();
+    t.bot.send(Message::to(&saved).text("ping")).await.unwrap();
     let last = t.channel.sent().pop().unwrap();
     assert_eq!(
         (last.text.as_str(), last.address.service_url.as_str()),
@@ -159,7 +147,7 @@ async fn delivery_failures_are_typed_keep_order_and_mark_dead_addresses() {
     let ann = t.user("ann").address;
     let r = t
         .bot
-        .send(vec![
+        .send_all(vec![
             Message::to(&ann).text("1"),
             Message::to(&ann).text("2"),
         ])
@@ -179,13 +167,16 @@ async fn delivery_failures_are_typed_keep_order_and_mark_dead_addresses() {
     t.channel.fail_next_for("bo", Fault::Forbidden);
     let r = t
         .bot
-        .send(vec![Message::to(&t.user("bo").address).text("x")])
-        .await
-        .unwrap();
-    assert!(matches!(&r[0], Err(e) if e.is_permanent()));
+        .send(Message::to(&t.user("bo").address).text("x"))
+        .await;
+    assert!(
+        matches!(&r, Err(BotError::Delivery(e)) if e.is_permanent()),
+        "{r:?}"
+    );
     let known: Vec<String> = t
         .bot
-        .all_addresses()
+        .address_book()
+        .all()
         .await
         .unwrap()
         .into_iter()
@@ -198,7 +189,7 @@ async fn delivery_failures_are_typed_keep_order_and_mark_dead_addresses() {
     );
     t.user("bo").say("back again").await;
     assert_eq!(
-        t.bot.all_addresses().await.unwrap().len(),
+        t.bot.address_book().all().await.unwrap().len(),
         3,
         "writing again revives the address"
     );
@@ -207,13 +198,16 @@ async fn delivery_failures_are_typed_keep_order_and_mark_dead_addresses() {
 #[tokio::test]
 async fn the_address_book_lists_every_user_in_pages() {
     let t = TestBot::new(bot());
-    for i in 0..25 {
-        t.user(&format!("u{i:02}")).say("hi").await;
-    }
+    support::users_who_wrote(&t, 25).await;
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = t.bot.addresses(after.as_deref(), 10).await.unwrap();
+        let page = t
+            .bot
+            .address_book()
+            .page(after.as_deref(), 10)
+            .await
+            .unwrap();
         assert!(page.addresses.len() <= 10);
         seen.extend(page.addresses.into_iter().map(|a| a.user.id));
         match page.next {
@@ -233,15 +227,13 @@ async fn ad_hoc_sends_are_localized_only_when_asked() {
     ana.send(Message::to(&ana.address).text("hola").locale("es"))
         .await;
     t.bot
-        .send(vec![Message::to(&ana.address).text("notice")])
+        .send(Message::to(&ana.address).text("notice"))
         .await
         .unwrap();
-    let opts = SendOptions {
-        localize: true,
-        ..Default::default()
-    };
     t.bot
-        .send_with(vec![Message::to(&ana.address).text("notice")], opts)
+        .proactive(&ana.address)
+        .localized()
+        .send("notice")
         .await
         .unwrap();
     assert_eq!(ana.new_texts(), ["notice", "aviso"]);
@@ -255,27 +247,17 @@ async fn reminders_survive_a_restart_fire_once_and_can_be_cancelled() {
     let at = t.clock.now_ms() + 60_000;
     let msg = Message::to(&ann.address).text("Reminder: stand-up");
     t.bot
-        .schedule(
-            at,
-            &ann.address,
-            JobAction::Message {
-                message: msg.clone(),
-            },
-        )
+        .scheduler()
+        .at(at, &ann.address, JobAction::message(msg.clone()))
         .await
         .unwrap();
     let cancelled = t
         .bot
-        .schedule(
-            at,
-            &ann.address,
-            JobAction::Message {
-                message: msg.text("never"),
-            },
-        )
+        .scheduler()
+        .at(at, &ann.address, JobAction::message(msg.text("never")))
         .await
         .unwrap();
-    assert!(t.bot.cancel_scheduled(&cancelled).await.unwrap());
+    assert!(t.bot.scheduler().cancel(&cancelled).await.unwrap());
     // The first process goes away; two new ones share the storage.
     let (p1, p2) = (t.sharing(bot()), t.sharing(bot()));
     ann.new_messages();
@@ -290,7 +272,7 @@ async fn reminders_survive_a_restart_fire_once_and_can_be_cancelled() {
     let (a, b) = tokio::join!(p1.tick(), p2.tick());
     assert_eq!(a + b, 1, "the job runs in exactly one process");
     assert_eq!(ann.new_texts(), ["Reminder: stand-up"]);
-    assert!(t.bot.scheduled().await.unwrap().is_empty());
+    assert!(t.bot.scheduler().jobs().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -302,16 +284,12 @@ async fn jobs_found_too_late_are_skipped_by_the_catch_up_policy() {
     let at = t.clock.now_ms() + 1_000;
     let late = Message::to(&ann.address).text("too late");
     t.bot
-        .schedule_job(
-            at,
-            &ann.address,
-            JobAction::Message { message: late },
-            Some(5_000),
-        )
+        .scheduler()
+        .at_with_lateness(at, &ann.address, JobAction::message(late), Some(5_000))
         .await
         .unwrap();
     t.clock.advance(Duration::from_secs(3_600));
-    let reports = t.bot.tick().await.unwrap();
+    let reports = t.bot.scheduler().tick().await.unwrap();
     assert!(matches!(reports[0].outcome, JobOutcome::Skipped { .. }));
     assert!(ann.new_messages().is_empty());
 }
@@ -329,8 +307,8 @@ async fn fan_out_reports_per_recipient_in_order() {
         .fan_out(
             addresses,
             FanOutAction::Message(Message::default().text("news")),
-            2,
         )
+        .concurrency(2)
         .await;
     let summary: Vec<(String, bool)> = results
         .iter()

@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 use botcore::{
-    Address, Bot, BotError, EventAction, Message, MessageKind, Middleware, ResumeReason, Waterfall,
-    json, prompts,
+    Address, Bot, BotError, DeliveryError, DialogResult, EventAction, Message, MessageKind,
+    Middleware, ResumeReason, StorageError, StorageExt, Waterfall, json, prompts,
 };
-use transport_mock::TestBot;
+use serde::{Deserialize, Serialize};
+use transport_mock::{MockChannel, TestBot};
 
 #[test]
 fn a_v3_saved_address_round_trips_with_unknown_fields_kept() {
@@ -69,11 +70,10 @@ impl Middleware for Shout {
 async fn middleware_sees_every_message_both_ways() {
     let bot = Bot::builder().middleware(Shout).dialog(
         "/",
-        Waterfall::new().step(|s, _| {
+        Waterfall::new().step(async |s, _| {
             s.send_typing();
-            s.send(format!("you said {}", s.message().text));
+            s.send(format!("you said {}", s.text()));
             s.end_dialog();
-            Ok(())
         }),
     );
     let t = TestBot::new(bot);
@@ -100,7 +100,7 @@ async fn events_are_ignored_unless_the_handler_asks_for_a_turn() {
         })
         .dialog(
             "/",
-            Waterfall::new().step(|s, _| prompts::text(s, "What is your name?")),
+            Waterfall::new().step(async |s, _| prompts::text(s, "What is your name?")),
         );
     let t = TestBot::new(bot);
     let ann = t.user("ann");
@@ -131,27 +131,28 @@ async fn cancel_resumes_the_parent_as_canceled_and_reset_starts_over() {
         .dialog(
             "/",
             Waterfall::new()
-                .step(|s, _| s.begin_dialog("menu", None))
-                .step(|s, r| {
+                .step(async |s, _| s.begin_dialog("menu"))
+                .step(async |s, r| {
                     s.send(format!("menu ended: {:?}", r.reason));
                     assert_eq!(r.reason, ResumeReason::Canceled);
                     assert_eq!(r.child_id.as_deref(), Some("*:menu"));
                     s.end_dialog();
-                    Ok(())
                 }),
         )
         .dialog(
             "menu",
             Waterfall::new()
-                .step(|s, _| prompts::text(s, "cancel, reset or anything?"))
-                .step(|s, r| match r.as_str() {
-                    Some("cancel") => s.cancel_dialog(Some("menu")),
-                    Some("reset") => s.reset(None, None),
-                    _ => {
-                        s.send("plain");
-                        s.end_dialog();
-                        Ok(())
+                .step(async |s, _| prompts::text(s, "cancel, reset or anything?"))
+                .step(async |s, r| {
+                    match r.text()? {
+                        "cancel" => s.cancel_dialog_id("menu"),
+                        "reset" => s.reset(),
+                        _ => {
+                            s.send("plain");
+                            s.end_dialog();
+                        }
                     }
+                    Ok(())
                 }),
         );
     let t = TestBot::new(bot);
@@ -173,9 +174,9 @@ async fn cancel_resumes_the_parent_as_canceled_and_reset_starts_over() {
 async fn two_stack_operations_in_one_step_are_a_typed_error() {
     let bot = Bot::builder().dialog(
         "/",
-        Waterfall::new().step(|s, _| {
+        Waterfall::new().step(async |s, _| {
             s.end_dialog();
-            s.begin_dialog("/", None)
+            s.begin_dialog("/");
         }),
     );
     let t = TestBot::new(bot);
@@ -184,4 +185,150 @@ async fn two_stack_operations_in_one_step_are_a_typed_error() {
         r.error(),
         Some(BotError::InvalidStackOperation(_))
     ));
+}
+
+#[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+struct Profile {
+    name: String,
+    visits: u32,
+}
+
+#[tokio::test]
+async fn typed_user_data_is_read_back_in_the_next_turn_and_stored_in_the_v3_shape() {
+    let bot = Bot::builder().dialog(
+        "/",
+        Waterfall::new()
+            .step(async |s, _| {
+                let mut profile: Profile = s.user_data().get()?;
+                if profile.name.is_empty() {
+                    s.set_preferred_locale("en-GB");
+                    prompts::text(s, "What is your name?");
+                } else {
+                    profile.visits += 1;
+                    s.user_data_mut().set(&profile)?;
+                    s.send(format!(
+                        "Welcome back {}, visit {}",
+                        profile.name, profile.visits
+                    ));
+                    s.end_dialog();
+                }
+                Ok(())
+            })
+            .step(async |s, r| {
+                s.user_data_mut().set(&Profile {
+                    name: r.text()?.to_owned(),
+                    visits: 1,
+                })?;
+                s.send("Nice to meet you");
+                s.end_dialog();
+                Ok(())
+            }),
+    );
+    let t = TestBot::new(bot);
+    let ann = t.user("ann");
+    ann.say("hi").await.expect(&["What is your name?"]);
+    ann.say("Ann").await.expect(&["Nice to meet you"]);
+    ann.say("hi").await.expect(&["Welcome back Ann, visit 2"]);
+    // v3 stores user data as a plain JSON object; the preferred locale set in the first turn
+    // is still next to the author's fields after two `set`s.
+    let stored = t
+        .storage
+        .read("user/mock/ann")
+        .await
+        .unwrap()
+        .expect("user data is saved");
+    assert_eq!(
+        stored.value,
+        json!({"BotBuilder.Data.PreferredLocale": "en-GB", "name": "Ann", "visits": 2})
+    );
+    assert_eq!(
+        ann.state().await.user::<Profile>(),
+        Profile {
+            name: "Ann".into(),
+            visits: 2
+        }
+    );
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Note {
+    note: String,
+}
+
+#[tokio::test]
+async fn writing_dialog_data_with_no_dialog_on_the_stack_is_an_error_not_a_lost_write() {
+    let bot = Bot::builder().dialog_fn("/", async |s, _| {
+        s.send("hello");
+        s.end_dialog();
+    });
+    let t = TestBot::new(bot);
+    let ann = t.user("ann");
+    ann.say("hi").await.expect(&["hello"]);
+    let before = ann.state().await;
+    assert!(before.stack.is_empty(), "ann is idle");
+    let r = t
+        .bot
+        .proactive(&ann.address)
+        .with_session(|s| {
+            s.dialog_data_mut().set(&Note {
+                note: "remember me".into(),
+            })
+        })
+        .await;
+    assert!(matches!(r, Err(BotError::NoActiveDialog)), "{r:?}");
+    assert_eq!(ann.state().await, before, "nothing was saved");
+    assert!(ann.new_messages().is_empty(), "nothing was sent");
+    // The same write into a bag that exists is saved.
+    t.bot
+        .proactive(&ann.address)
+        .with_session(|s| {
+            s.user_data_mut().set(&Note {
+                note: "remember me".into(),
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(ann.state().await.user::<Note>().note, "remember me");
+}
+
+#[test]
+fn a_bot_without_storage_or_connector_is_a_configuration_error() {
+    let builder = || Bot::builder().dialog_fn("/", async |s, _| s.end_dialog());
+    let no_storage = builder().connector(MockChannel::new()).build();
+    assert!(matches!(no_storage, Err(BotError::Config(m)) if m.contains("storage")));
+    let no_connector = builder()
+        .storage(storage_memory::MemoryStorage::new())
+        .build();
+    assert!(matches!(no_connector, Err(BotError::Config(m)) if m.contains("connector")));
+    assert!(matches!(Bot::builder().build(), Err(BotError::Config(_))));
+    assert!(
+        builder()
+            .storage(storage_memory::MemoryStorage::new())
+            .connector(MockChannel::new())
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn only_failures_of_the_bots_own_dialogs_reset_the_conversation() {
+    let step = BotError::Step {
+        dialog: "*:/".into(),
+        step: 1,
+        source: "the kitchen is closed".into(),
+    };
+    let wrong_kind = DialogResult::completed(json!("three"))
+        .number()
+        .unwrap_err();
+    assert!(matches!(wrong_kind, BotError::ResultKind { .. }));
+    for e in [step, BotError::DialogNotFound("nope".into()), wrong_kind] {
+        assert!(e.resets_conversation(), "{e:?} resets");
+    }
+    for e in [
+        BotError::Storage(StorageError::Unavailable("down".into())),
+        BotError::Delivery(DeliveryError::Unreachable("no route".into())),
+        BotError::Config("no storage: call BotBuilder::storage"),
+    ] {
+        assert!(!e.resets_conversation(), "{e:?} does not reset");
+    }
 }

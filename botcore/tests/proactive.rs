@@ -1,108 +1,20 @@
-//! Dialog-based proactive messages: Interrupt, Replace, WhenIdle, through the mock channel.
+//! Dialog-based proactive messages: Interrupt and Replace, through the mock channel;
+//! proactive dialogs begun from inside a dialog step.
 
-use botcore::{
-    Bot, BotBuilder, BotError, DeadlineAction, DialogResult, Localizer, ProactiveMode, Prompt,
-    Waterfall, json, prompts,
-};
+mod support;
+
+use botcore::{Bot, BotBuilder, BotError, Localizer, StepError, Waterfall, prompts};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use transport_mock::{TestBot, TestUser};
+use support::order_bot::{BACK, SURVEY, at_topping, interrupt, order_bot, survey};
+use transport_mock::TestBot;
 
-const SURVEY: &str = "Hello, I'm the survey dialog. I'm interrupting your conversation to ask you a question. Type \"done\" to resume";
-const BACK: &str = "Great, back to the original conversation";
 const NUMBER_RETRY: &str = "I didn't recognize that as a number. Please enter a number.";
 
-fn survey() -> Waterfall {
-    Waterfall::new().step(|s, _| {
-        if s.message().text == "done" {
-            s.send(BACK);
-            s.end_dialog_with_result(DialogResult::completed(json!("survey-done")));
-        } else {
-            s.send(SURVEY);
-        }
-        Ok(())
-    })
-}
-
-fn order_bot() -> BotBuilder {
-    Bot::builder()
-        .dialog(
-            "/",
-            Waterfall::new()
-                .step(|s, _| match s.message().text.as_str() {
-                    "count" => s.replace_dialog("count", None),
-                    "quiet" => s.replace_dialog("quiet", None),
-                    "wait" => s.replace_dialog("waiter", None),
-                    _ => prompts::text(s, "Which size?"),
-                })
-                .step(|s, r| {
-                    s.dialog_data_mut().insert("size".into(), json!(r.as_str()));
-                    prompts::text(s, "Which topping?")
-                })
-                .step(|s, r| {
-                    let size = s.dialog_data()["size"].as_str().unwrap_or("").to_owned();
-                    s.send(format!("Order: {size} with {}", r.as_str().unwrap_or("")));
-                    s.end_dialog();
-                    Ok(())
-                }),
-        )
-        .dialog(
-            "count",
-            Waterfall::new()
-                .step(|s, _| prompts::number(s, "How many?"))
-                .step(|s, r| {
-                    s.send(format!("count {}", r.value.clone().unwrap_or_default()));
-                    s.end_dialog();
-                    Ok(())
-                }),
-        )
-        .dialog(
-            "quiet",
-            Waterfall::new().step(|s, _| {
-                Prompt::text("Quiet question?")
-                    .no_reprompt_after_interrupt()
-                    .begin(s)
-            }),
-        )
-        .dialog(
-            "waiter",
-            Waterfall::new()
-                .step(|s, _| {
-                    s.send("waiting for anything");
-                    Ok(())
-                })
-                .step(|s, r| {
-                    s.send(format!(
-                        "waiter resumed with {}",
-                        r.value.clone().unwrap_or_default()
-                    ));
-                    s.end_dialog();
-                    Ok(())
-                }),
-        )
-        .dialog("survey", survey())
-}
-
-async fn at_topping(t: &TestBot, id: &str) -> TestUser {
-    let u = t.user(id);
-    u.say("hi").await.expect(&["Which size?"]);
-    u.say("large").await.expect(&["Which topping?"]);
-    u
-}
-
-async fn interrupt(t: &TestBot, u: &TestUser) -> Vec<String> {
-    let before = t.channel.sent_len();
-    let out = t
-        .bot
-        .begin_dialog(&u.address, "*:survey", None, ProactiveMode::Interrupt)
-        .await
-        .unwrap();
-    assert!(out.deliveries.iter().all(Result::is_ok));
-    u.new_messages();
-    t.channel
-        .sent_since(before)
-        .into_iter()
-        .map(|m| m.text)
-        .collect()
+/// User data a proactive dialog leaves behind.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Favourites {
+    fav: String,
 }
 
 #[tokio::test]
@@ -116,8 +28,7 @@ async fn interrupt_resumes_the_unanswered_prompt_with_dialog_data_intact() {
         ["*:/", "BotBuilder:prompt-text", "*:survey"]
     );
     assert_eq!(
-        st.stack[0].state["size"],
-        json!("large"),
+        st.stack[0].state["size"], "large",
         "the interrupted frame keeps its data"
     );
     ann.say("meh").await.expect(&[SURVEY]);
@@ -164,9 +75,9 @@ async fn nested_interrupts_unwind_last_in_first_out() {
     let bot = order_bot().dialog(
         "quick",
         Waterfall::new()
-            .step(|s, _| prompts::confirm(s, "Quick question: coffee?"))
-            .step(|s, r| {
-                s.send(format!("coffee={}", r.as_bool().unwrap_or(false)));
+            .step(async |s, _| prompts::confirm(s, "Quick question: coffee?"))
+            .step(async |s, r| {
+                s.send(format!("coffee={}", r.confirm()?));
                 s.end_dialog();
                 Ok(())
             }),
@@ -174,7 +85,9 @@ async fn nested_interrupts_unwind_last_in_first_out() {
     let t = TestBot::new(bot);
     let ann = at_topping(&t, "ann").await;
     t.bot
-        .begin_dialog(&ann.address, "*:quick", None, ProactiveMode::Interrupt)
+        .proactive(&ann.address)
+        .begin("*:quick")
+        .interrupt()
         .await
         .unwrap();
     assert_eq!(ann.new_texts(), ["Quick question: coffee?"]);
@@ -217,7 +130,9 @@ async fn interrupt_works_on_an_empty_stack_and_on_an_address_without_conversatio
     fresh.conversation = None;
     let out = t
         .bot
-        .begin_dialog(&fresh, "*:survey", None, ProactiveMode::Interrupt)
+        .proactive(&fresh)
+        .begin("*:survey")
+        .interrupt()
         .await
         .unwrap();
     assert!(out.started_conversation);
@@ -231,8 +146,9 @@ async fn interrupt_works_on_an_empty_stack_and_on_an_address_without_conversatio
 async fn replace_clears_the_stack_but_keeps_user_data() {
     let bot = order_bot().dialog(
         "remember",
-        Waterfall::new().step(|s, _| {
-            s.user_data_mut().insert("fav".into(), json!("tea"));
+        Waterfall::new().step(async |s, _| {
+            let fav = "tea".to_owned();
+            s.user_data_mut().set(&Favourites { fav })?;
             s.end_dialog();
             Ok(())
         }),
@@ -240,112 +156,23 @@ async fn replace_clears_the_stack_but_keeps_user_data() {
     let t = TestBot::new(bot);
     let ann = at_topping(&t, "ann").await;
     t.bot
-        .begin_dialog(&ann.address, "*:remember", None, ProactiveMode::Interrupt)
+        .proactive(&ann.address)
+        .begin("*:remember")
+        .interrupt()
         .await
         .unwrap();
     ann.new_messages();
     t.bot
-        .begin_dialog(&ann.address, "*:survey", None, ProactiveMode::Replace)
+        .proactive(&ann.address)
+        .begin("*:survey")
+        .replace()
         .await
         .unwrap();
     assert_eq!(ann.new_texts(), [SURVEY]);
     assert_eq!(ann.state().await.stack_ids(), ["*:survey"]);
     ann.say("done").await.expect(&[BACK]);
     ann.say("hello").await.expect(&["Which size?"]);
-    assert_eq!(ann.state().await.user_data["fav"], json!("tea"));
-}
-
-fn when_idle(deadline: Option<u64>, on_deadline: DeadlineAction) -> ProactiveMode {
-    ProactiveMode::WhenIdle {
-        idle_after: None,
-        deadline: deadline.map(Duration::from_secs),
-        on_deadline,
-    }
-}
-
-#[tokio::test]
-async fn when_idle_holds_the_survey_until_the_order_completes() {
-    let t = TestBot::new(order_bot());
-    let ann = at_topping(&t, "ann").await;
-    let out = t
-        .bot
-        .begin_dialog(
-            &ann.address,
-            "*:survey",
-            None,
-            when_idle(Some(600), DeadlineAction::Interrupt),
-        )
-        .await
-        .unwrap();
-    assert!(out.held && out.deliveries.is_empty());
-    assert!(ann.new_messages().is_empty());
-    // A restart: a second process over the same storage finishes the order and delivers.
-    let restarted = t.sharing(order_bot());
-    restarted
-        .user("ann")
-        .say("cheese")
-        .await
-        .expect(&["Order: large with cheese", SURVEY]);
-    restarted.user("ann").say("done").await.expect(&[BACK]);
-    ann.new_messages();
-    // The deadline check finds nothing left to do.
-    t.advance(Duration::from_secs(601)).await;
-    assert!(ann.new_messages().is_empty());
-}
-
-#[tokio::test]
-async fn when_idle_interrupts_or_drops_at_the_deadline() {
-    let t = TestBot::new(order_bot());
-    let ann = at_topping(&t, "ann").await;
-    let bo = at_topping(&t, "bo").await;
-    t.bot
-        .begin_dialog(
-            &ann.address,
-            "*:survey",
-            None,
-            when_idle(Some(60), DeadlineAction::Interrupt),
-        )
-        .await
-        .unwrap();
-    t.bot
-        .begin_dialog(
-            &bo.address,
-            "*:survey",
-            None,
-            when_idle(Some(60), DeadlineAction::Drop),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        t.advance(Duration::from_secs(30)).await,
-        0,
-        "nothing due yet"
-    );
-    assert!(ann.new_messages().is_empty());
-    assert_eq!(t.advance(Duration::from_secs(31)).await, 2);
-    assert_eq!(ann.new_texts(), [SURVEY]);
-    assert!(bo.new_messages().is_empty(), "dropped at the deadline");
-    ann.say("done").await.expect(&[BACK, "Which topping?"]);
-    bo.say("ham").await.expect(&["Order: large with ham"]);
-}
-
-#[tokio::test]
-async fn when_idle_starts_once_the_user_has_been_idle_long_enough() {
-    let t = TestBot::new(order_bot());
-    let ann = at_topping(&t, "ann").await;
-    let mode = ProactiveMode::WhenIdle {
-        idle_after: Some(Duration::from_secs(120)),
-        deadline: None,
-        on_deadline: DeadlineAction::Drop,
-    };
-    t.bot
-        .begin_dialog(&ann.address, "*:survey", None, mode)
-        .await
-        .unwrap();
-    t.advance(Duration::from_secs(60)).await;
-    assert!(ann.new_messages().is_empty());
-    t.advance(Duration::from_secs(61)).await;
-    assert_eq!(ann.new_texts(), [SURVEY]);
+    assert_eq!(ann.state().await.user::<Favourites>().fav, "tea");
 }
 
 #[tokio::test]
@@ -357,8 +184,7 @@ async fn a_proactive_interrupt_racing_a_user_reply_keeps_both() {
     let before = t1.channel.sent_len();
     let reply = t2.user("ann");
     let (p, r) = tokio::join!(
-        t1.bot
-            .begin_dialog(&ann.address, "*:survey", None, ProactiveMode::Interrupt),
+        t1.bot.proactive(&ann.address).begin("*:survey").interrupt(),
         reply.say("cheese")
     );
     p.unwrap();
@@ -403,7 +229,9 @@ async fn unknown_proactive_dialogs_are_refused_with_nothing_changed() {
     let writes = t.storage.writes();
     let err = t
         .bot
-        .begin_dialog(&ann.address, "*:nope", None, ProactiveMode::Interrupt)
+        .proactive(&ann.address)
+        .begin("*:nope")
+        .interrupt()
         .await
         .unwrap_err();
     assert!(matches!(err, BotError::DialogNotFound(_)));
@@ -417,7 +245,7 @@ async fn proactive_dialogs_speak_the_users_preferred_locale() {
     let l = Localizer::new("en").add("es", [("How many?", "¿Cuántos?")]);
     let bot = order_bot().localizer(l).dialog(
         "spanish",
-        Waterfall::new().step(|s, _| {
+        Waterfall::new().step(async |s, _| {
             s.set_preferred_locale("es");
             s.end_dialog();
             Ok(())
@@ -427,13 +255,86 @@ async fn proactive_dialogs_speak_the_users_preferred_locale() {
     let ana = t.user("ana");
     ana.say("hi").await;
     t.bot
-        .begin_dialog(&ana.address, "*:spanish", None, ProactiveMode::Replace)
+        .proactive(&ana.address)
+        .begin("*:spanish")
+        .replace()
         .await
         .unwrap();
     t.bot
-        .begin_dialog(&ana.address, "*:count", None, ProactiveMode::Replace)
+        .proactive(&ana.address)
+        .begin("*:count")
+        .replace()
         .await
         .unwrap();
     assert_eq!(ana.new_texts(), ["¿Cuántos?"]);
     ana.say("muchos").await.expect(&[NUMBER_RETRY]); // no Spanish system string configured: English default
+}
+
+/// A bot whose root dialog begins proactive dialogs from inside its step, awaiting them.
+fn bot_that_interrupts_from_a_step() -> (BotBuilder, support::BotCell) {
+    let root = Waterfall::new().step(async |s, _| {
+        let bot = support::bot_of(s)?;
+        match s.text() {
+            "interrupt myself" => {
+                let me = s.address().clone();
+                match bot.proactive(&me).begin("survey").interrupt().await {
+                    Err(BotError::Reentrant(_)) => s.send("refused: reentrant"),
+                    Err(e) => s.send(format!("failed: {e}")),
+                    Ok(_) => s.send("began the survey for myself"),
+                }
+            }
+            "interrupt bo" => {
+                let everyone = bot.address_book().all().await?;
+                let Some(bo) = everyone.into_iter().find(|a| a.user.id == "bo") else {
+                    return Err(StepError::msg("bo never wrote"));
+                };
+                bot.proactive(&bo).begin("survey").interrupt().await?;
+                s.send("bo is answering the survey");
+            }
+            _ => s.send("hello"),
+        }
+        s.end_dialog();
+        Ok(())
+    });
+    support::reachable_from_steps(Bot::builder().dialog("/", root).dialog("survey", survey()))
+}
+
+/// A turn that would hang would wait for itself forever: give up after a few seconds.
+const NO_HANG: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn a_step_awaiting_a_proactive_dialog_for_its_own_conversation_gets_reentrant_not_a_hang() {
+    let (builder, cell) = bot_that_interrupts_from_a_step();
+    let t = TestBot::new(builder);
+    cell.set(t.bot.clone()).unwrap();
+    let ann = t.user("ann");
+    ann.say("hi").await.expect(&["hello"]);
+    let replies = tokio::time::timeout(NO_HANG, ann.say("interrupt myself"))
+        .await
+        .expect("the turn hung waiting for itself");
+    replies.expect(&["refused: reentrant"]);
+    assert!(replies.outcome.is_ok(), "{:?}", replies.error());
+    assert!(
+        ann.state().await.stack.is_empty(),
+        "no survey was pushed on the user's own stack"
+    );
+}
+
+#[tokio::test]
+async fn a_step_awaiting_a_proactive_dialog_for_another_conversation_runs_it() {
+    let (builder, cell) = bot_that_interrupts_from_a_step();
+    let t = TestBot::new(builder);
+    cell.set(t.bot.clone()).unwrap();
+    let (ann, bo) = (t.user("ann"), t.user("bo"));
+    ann.say("hi").await.expect(&["hello"]);
+    bo.say("hi").await.expect(&["hello"]);
+    let replies = tokio::time::timeout(NO_HANG, ann.say("interrupt bo"))
+        .await
+        .expect("the turn hung");
+    replies.expect(&["bo is answering the survey"]);
+    assert!(replies.outcome.is_ok(), "{:?}", replies.error());
+    assert_eq!(bo.new_texts(), [SURVEY]);
+    assert_eq!(bo.state().await.stack_ids(), ["*:survey"]);
+    assert!(ann.state().await.stack.is_empty());
+    bo.say("done").await.expect(&[BACK]);
 }

@@ -1,39 +1,20 @@
 //! Regression tests for the proactive machinery: fan-out journal, scheduler, rate limiter.
 
+mod support;
+
 use async_trait::async_trait;
 use botcore::proactive::fanout::{FanOutAction, FanOutOptions};
-use botcore::proactive::scheduler::JobAction;
 use botcore::rate_limit::{Rate, RateLimited, RateLimits};
 use botcore::{
-    Address, Bot, BotBuilder, ChannelAccount, Clock, Connector, Message, ProactiveMode, Storage,
-    StorageError, Stored, Version, Waterfall, WriteOp, prompts,
+    Address, Clock, Connector, JobAction, Message, ProactiveMode, Storage, StorageError, Stored,
+    Version, WriteOp,
 };
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use storage_memory::MemoryStorage;
+use support::{received, survey_bot, users_who_wrote};
 use transport_mock::{FaultyStorage, MOCK_CHANNEL_ID, MockChannel, TestBot};
-
-fn bot() -> BotBuilder {
-    Bot::builder()
-        .dialog(
-            "/",
-            Waterfall::new().step(|s, _| {
-                s.end_dialog();
-                Ok(())
-            }),
-        )
-        .dialog(
-            "survey",
-            Waterfall::new()
-                .step(|s, _| prompts::text(s, "How was your day?"))
-                .step(|s, _| {
-                    s.end_dialog();
-                    Ok(())
-                }),
-        )
-}
 
 /// Hides every `fanout/` record from the first journal read: the state a run sees when it
 /// loaded the journal just before another run of the same job wrote its first claim.
@@ -69,26 +50,10 @@ impl Storage for StaleFirstJournalRead {
     }
 }
 
-fn received(t: &TestBot, addresses: &[Address], text: &str) -> Vec<usize> {
-    let mut count: HashMap<String, usize> = HashMap::new();
-    for m in t.channel.sent().into_iter().filter(|m| m.text == text) {
-        *count.entry(m.address.user.id).or_default() += 1;
-    }
-    addresses
-        .iter()
-        .map(|a| count.get(&a.user.id).copied().unwrap_or(0))
-        .collect()
-}
-
 #[tokio::test]
 async fn overlapping_fan_out_runs_with_different_batches_message_each_recipient_once() {
-    let t = TestBot::new(bot());
-    let mut all = Vec::new();
-    for i in 0..2 {
-        let u = t.user(&format!("u{i}"));
-        u.say("hi").await;
-        all.push(u.address);
-    }
+    let t = TestBot::new(survey_bot());
+    let all = users_who_wrote(&t, 2).await;
     let news = FanOutAction::Message(Message::default().text("news"));
     // Run A: one batch of two, claimed as chunk 0 and delivered.
     let a = FanOutOptions {
@@ -97,7 +62,9 @@ async fn overlapping_fan_out_runs_with_different_batches_message_each_recipient_
         ..Default::default()
     };
     t.bot
-        .fan_out_resumable_with("job", all.clone(), news.clone(), a)
+        .fan_out(all.clone(), news.clone())
+        .options(a)
+        .resumable("job")
         .await;
     assert_eq!(received(&t, &all, "news"), [1, 1]);
     // Run B of the same job, overlapping: it read the journal before A's claim landed.
@@ -105,24 +72,21 @@ async fn overlapping_fan_out_runs_with_different_batches_message_each_recipient_
         inner: t.storage.clone(),
         hidden: Arc::default(),
     };
-    let b_bot = bot()
-        .connector(t.channel.clone())
-        .storage(storage)
-        .clock(t.clock.clone())
-        .build()
-        .unwrap();
+    let b_bot = support::bot_storing_in(&t, survey_bot(), storage);
     let b = FanOutOptions {
         concurrency: 1,
         batch: 1,
         ..Default::default()
     };
     b_bot
-        .fan_out_resumable_with("job", all.clone(), news, b)
+        .fan_out(all.clone(), news)
+        .options(b)
+        .resumable("job")
         .await;
     assert_eq!(
         received(&t, &all, "news"),
         [1, 1],
-        "u1 was in A's claim (chunk 0), B sent again"
+        "u01 was in A's claim (chunk 0), B sent again"
     );
 }
 
@@ -130,13 +94,7 @@ async fn overlapping_fan_out_runs_with_different_batches_message_each_recipient_
 async fn a_rate_that_never_refills_stops_at_its_burst() {
     let limits = RateLimits::new(Rate::new(5, 0.0)).with_max_wait(Duration::from_millis(10));
     let connector = RateLimited::new(MockChannel::new(), limits);
-    let to = Address::new(
-        MOCK_CHANNEL_ID,
-        ChannelAccount::new("ann"),
-        ChannelAccount::new("bot"),
-    )
-    .with_conversation("c1")
-    .with_service_url("https://mock.channel.invalid");
+    let to = support::mock_address("ann", "c1");
     let mut ok = 0;
     for _ in 0..50 {
         if connector.send(&Message::to(&to).text("hi")).await.is_ok() {
@@ -181,7 +139,7 @@ impl Storage for LostAck {
 
 #[tokio::test]
 async fn a_scheduled_dialog_whose_commit_ack_was_lost_is_not_begun_twice() {
-    let t = TestBot::new(bot());
+    let t = TestBot::new(survey_bot());
     let ann = t.user("ann");
     ann.say("hi").await;
     let armed = Arc::new(AtomicBool::new(false));
@@ -189,24 +147,15 @@ async fn a_scheduled_dialog_whose_commit_ack_was_lost_is_not_begun_twice() {
         inner: t.storage.clone(),
         armed: armed.clone(),
     };
-    let b = bot()
-        .connector(t.channel.clone())
-        .storage(storage)
-        .clock(t.clock.clone())
-        .build()
-        .unwrap();
+    let b = support::bot_storing_in(&t, survey_bot(), storage);
     let at = t.clock.now_ms() + 1_000;
-    let action = JobAction::Dialog {
-        id: "survey".into(),
-        args: None,
-        mode: ProactiveMode::Interrupt,
-    };
-    b.schedule(at, &ann.address, action).await.unwrap();
+    let action = JobAction::dialog("survey", ProactiveMode::Interrupt);
+    b.scheduler().at(at, &ann.address, action).await.unwrap();
     t.clock.advance(Duration::from_secs(2));
     armed.store(true, Ordering::SeqCst);
-    b.tick().await.unwrap();
+    b.scheduler().tick().await.unwrap();
     t.clock.advance(Duration::from_secs(120));
-    b.tick().await.unwrap();
+    b.scheduler().tick().await.unwrap();
     let state = t.state(&ann).await;
     assert_eq!(
         state.stack_ids(),
@@ -256,12 +205,7 @@ async fn a_429_on_start_conversation_waits_for_retry_after() {
     let c = RateLimited::new(inner.clone(), limits)
         .with_clock(clock.clone())
         .with_sleeper(AdvanceClock(clock.clone()));
-    let to = Address::new(
-        MOCK_CHANNEL_ID,
-        ChannelAccount::new("ann"),
-        ChannelAccount::new("bot"),
-    )
-    .with_service_url("https://mock.channel.invalid");
+    let to = support::address(MOCK_CHANNEL_ID, "ann");
     let _ = c.start_conversation(&to).await;
     let calls = inner.calls.lock().unwrap().clone();
     let gaps: Vec<u64> = calls.windows(2).map(|w| w[1] - w[0]).collect();

@@ -2,14 +2,15 @@
 //! `429` pauses and retries, bounded memory. Time is virtual: a manual clock moved by the
 //! sleeper, so every wait is measured exactly and no test sleeps for real.
 
+mod support;
+
 use async_trait::async_trait;
+use botcore::proactive::fanout::FanOutAction;
 use botcore::rate_limit::{Rate, RateLimited, RateLimits, Sleeper};
-use botcore::{
-    Address, Bot, ChannelAccount, Clock, Connector, DeliveryError, ManualClock, Message, Waterfall,
-};
+use botcore::{Bot, Clock, Connector, DeliveryError, ManualClock, Message};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use transport_mock::{Fault, MOCK_CHANNEL_ID, MOCK_SERVICE_URL, MockChannel, START_MS, TestBot};
+use transport_mock::{Fault, MOCK_CHANNEL_ID, MockChannel, START_MS, TestBot};
 
 /// Virtual time for the limiter: a sleeper registers its wake-up and yields; when no task has
 /// moved for a few rounds (everyone is asleep), the clock jumps to the earliest wake-up.
@@ -91,13 +92,7 @@ impl Sleeper for VirtualTime {
 }
 
 fn to(channel: &str, conversation: &str) -> Message {
-    let address = Address::new(
-        channel,
-        ChannelAccount::new("ann"),
-        ChannelAccount::new("bot"),
-    )
-    .with_conversation(conversation)
-    .with_service_url(MOCK_SERVICE_URL);
+    let address = support::address(channel, "ann").with_conversation(conversation);
     Message::to(&address).text(format!("to {conversation}"))
 }
 
@@ -340,13 +335,8 @@ async fn buckets_are_bounded_and_only_full_ones_are_forgotten_first() {
 
 #[tokio::test]
 async fn a_bot_behind_a_rate_limited_connector_fans_out_under_the_channel_cap() {
-    let quiet = || {
-        Waterfall::new().step(|s, _| {
-            s.end_dialog();
-            Ok(())
-        })
-    };
-    let t = TestBot::new(Bot::builder().dialog("/", quiet()));
+    let quiet = || Bot::builder().dialog("/", support::ends_at_once());
+    let t = TestBot::new(quiet());
     let users = ["ann", "bo", "cy", "dee", "eve", "fay"];
     for u in users {
         t.user(u).say("hi").await;
@@ -357,16 +347,10 @@ async fn a_bot_behind_a_rate_limited_connector_fans_out_under_the_channel_cap() 
     let connector = RateLimited::new(t.channel.clone(), limits)
         .with_clock(t.clock.clone())
         .with_sleeper(time.clone());
-    let bot = Bot::builder()
-        .dialog("/", quiet())
-        .connector(connector)
-        .storage(t.storage.clone())
-        .clock(t.clock.clone())
-        .build()
-        .unwrap();
+    let bot = support::bot_sending_through(&t, quiet(), connector);
     let addresses = users.iter().map(|u| t.user(u).address).collect();
-    let news = botcore::proactive::fanout::FanOutAction::Message(Message::default().text("news"));
-    let results = bot.fan_out(addresses, news, 6).await;
+    let news = FanOutAction::Message(Message::default().text("news"));
+    let results = bot.fan_out(addresses, news).concurrency(6).await;
     assert!(results.iter().all(|r| r.result.is_ok()));
     assert_eq!(time.elapsed_ms(), 2_000, "2 at once, then 2 a second");
     for u in users {

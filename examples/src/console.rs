@@ -8,7 +8,6 @@ use botcore::{
     Address, Bot, ChannelAccount, Connector, DeliveryError, Message, MessageKind, Receipt,
 };
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
@@ -29,10 +28,7 @@ pub fn user_address() -> Address {
 
 /// Prints the bot's messages to a writer (stdout by default).
 #[derive(Clone)]
-pub struct ConsoleConnector {
-    out: Arc<Mutex<Box<dyn Write + Send>>>,
-    next: Arc<AtomicU64>,
-}
+pub struct ConsoleConnector(Arc<Mutex<(Box<dyn Write + Send>, u64)>>);
 
 impl std::fmt::Debug for ConsoleConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,10 +44,7 @@ impl ConsoleConnector {
 
     /// Prints to any writer.
     pub fn to_writer(out: Box<dyn Write + Send>) -> Self {
-        Self {
-            out: Arc::new(Mutex::new(out)),
-            next: Arc::new(AtomicU64::new(1)),
-        }
+        Self(Arc::new(Mutex::new((out, 0))))
     }
 }
 
@@ -64,13 +57,14 @@ impl Connector for ConsoleConnector {
             MessageKind::EndOfConversation => "(conversation ended)".to_owned(),
             other => format!("({})", other.as_str()),
         };
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut printer = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (out, printed) = &mut *printer;
         writeln!(out, "bot> {line}")
             .and_then(|_| out.flush())
             .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        *printed += 1;
         Ok(Receipt {
-            activity_id: Some(format!("console-{n}")),
+            activity_id: Some(format!("console-{printed}")),
             conversation_id: "console".into(),
         })
     }
@@ -80,13 +74,13 @@ impl Connector for ConsoleConnector {
     }
 }
 
-/// Runs the scheduler: calls [`Bot::tick`] every `every` until the task is dropped.
+/// Runs the scheduler: [`Bot::scheduler`]`.tick()` every `every`, until the task is dropped.
 pub fn spawn_ticker(bot: Bot, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         loop {
             interval.tick().await;
-            if let Err(e) = bot.tick().await {
+            if let Err(e) = bot.scheduler().tick().await {
                 tracing::warn!(error = %e, "scheduler tick failed");
             }
         }
@@ -97,10 +91,10 @@ pub fn spawn_ticker(bot: Bot, every: Duration) -> tokio::task::JoinHandle<()> {
 /// input ends.
 pub async fn run(bot: &Bot, input: impl AsyncBufRead + Unpin) -> std::io::Result<()> {
     let mut lines = input.lines();
+    let mut address = user_address();
     let mut n = 0u64;
     while let Some(line) = lines.next_line().await? {
         n += 1;
-        let mut address = user_address();
         address.id = Some(format!("console-in-{n}"));
         if let Err(e) = bot.receive(Message::to(&address).text(line.trim())).await {
             eprintln!("(turn failed: {e})");

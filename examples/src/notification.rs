@@ -2,29 +2,20 @@
 //! address book does it for every message) and later sends a notification without touching
 //! the conversation's state.
 
-use botcore::{Address, Bot, BotBuilder, BotError, DeliveryError, Message, Receipt, Waterfall};
+use botcore::{Address, Bot, BotBuilder, BotError, Message, Receipt};
 
 /// The notification text of the Bot Builder sample.
 pub const NOTIFICATION: &str = "Hello, this is a notification";
 
 /// A bot that greets and promises a notification.
 pub fn bot() -> BotBuilder {
-    Bot::builder().dialog(
-        "/",
-        Waterfall::new().step(|s, _| {
-            s.send("Hi! I saved your address and will send you a notification.");
-            s.end_dialog();
-            Ok(())
-        }),
-    )
+    Bot::builder().dialog_fn("/", async |s, _| {
+        s.send("Hi! I saved your address and will send you a notification.");
+        s.end_dialog();
+    })
 }
 
-/// Sends the notification to a saved address.
-pub async fn notify(
-    bot: &Bot,
-    saved: &Address,
-    text: &str,
-) -> Result<Result<Receipt, DeliveryError>, BotError> {
-    let mut results = bot.send(vec![Message::to(saved).text(text)]).await?;
-    Ok(results.pop().unwrap_or(Err(DeliveryError::Skipped)))
+/// Sends the notification to a saved address (refused for users who never wrote).
+pub async fn notify(bot: &Bot, saved: &Address, text: &str) -> Result<Receipt, BotError> {
+    bot.send(Message::to(saved).text(text)).await
 }

@@ -2,8 +2,8 @@
 //! later pushes the survey on top of whatever the user is doing. "done" ends the survey and
 //! the order resumes exactly where it was (its unanswered prompt is asked again).
 
-use botcore::proactive::scheduler::JobAction;
-use botcore::{Bot, BotBuilder, ProactiveMode, Prompt, Waterfall, json, prompts};
+use botcore::{Bot, BotBuilder, JobAction, ProactiveMode, Prompt, Waterfall, prompts};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What the bot says before scheduling the survey.
@@ -14,40 +14,30 @@ pub const SURVEY: &str = "Hello, I'm the survey dialog. I'm interrupting your co
 /// What the survey says when it hands control back.
 pub const BACK: &str = "Great, back to the original conversation";
 
-/// The survey: a one-step waterfall. Every reply restarts it (v3), so it keeps control
-/// until the user types "done".
-pub fn survey_dialog() -> Waterfall {
-    Waterfall::new().step(|s, _| {
-        if s.message().text.trim().eq_ignore_ascii_case("done") {
-            s.send(BACK);
-            s.end_dialog();
-        } else {
-            s.send(SURVEY);
-        }
-        Ok(())
-    })
+/// Where the bot can also be asked to send a message (announced when set).
+#[derive(Debug, Clone)]
+pub struct CustomApiUrl(pub String);
+
+/// The order being taken (the order dialog's data).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Order {
+    size: String,
 }
 
 /// A two-step pizza order: size, then topping.
 pub fn order_dialog() -> Waterfall {
     Waterfall::new()
-        .step(|s, _| Prompt::choice("Which size?", ["small", "medium", "large"]).begin(s))
-        .step(|s, r| {
-            let size = r
-                .value
-                .as_ref()
-                .and_then(|v| v.get("entity"))
-                .cloned()
-                .unwrap_or(json!("medium"));
-            s.dialog_data_mut().insert("size".into(), size);
-            prompts::text(s, "Which topping?")
+        .step(async |s, _| Prompt::choice("Which size?", ["small", "medium", "large"]).begin(s))
+        .step(async |s, r| {
+            let size = r.choice()?.value;
+            s.dialog_data_mut().set(&Order { size })?;
+            prompts::text(s, "Which topping?");
+            Ok(())
         })
-        .step(|s, r| {
-            let size = s.dialog_data()["size"].as_str().unwrap_or("").to_owned();
-            s.send(format!(
-                "Your order: a {size} pizza with {}.",
-                r.as_str().unwrap_or("nothing")
-            ));
+        .step(async |s, r| {
+            let Order { size } = s.dialog_data().get()?;
+            let topping = r.text()?;
+            s.send(format!("Your order: a {size} pizza with {topping}."));
             s.end_dialog();
             Ok(())
         })
@@ -56,31 +46,40 @@ pub fn order_dialog() -> Waterfall {
 /// The survey bot. `custom_api_url`, when given, is announced as a second way to trigger a
 /// proactive message.
 pub fn bot(custom_api_url: Option<String>) -> BotBuilder {
-    Bot::builder()
+    let builder = Bot::builder()
         .dialog(
             "/",
             Waterfall::new()
-                .step(move |s, _| {
+                .step(async |s, _| {
                     s.send(ANNOUNCE);
-                    if let Some(url) = &custom_api_url {
+                    if let Ok(url) = s.app_data::<CustomApiUrl>() {
                         s.send(format!(
-                            "You can also make me send a message by accessing: {url}"
+                            "You can also make me send a message by accessing: {}",
+                            url.0
                         ));
                     }
-                    let survey = JobAction::Dialog {
-                        id: "*:survey".into(),
-                        args: None,
-                        mode: ProactiveMode::Interrupt,
-                    };
+                    let survey = JobAction::dialog("survey", ProactiveMode::Interrupt);
                     s.schedule_in(Duration::from_secs(5), survey)?;
-                    s.begin_dialog("order", None)
+                    s.begin_dialog("order");
+                    Ok(())
                 })
-                .step(|s, _| {
+                .step(async |s, _| {
                     s.send("Thanks! Say anything to order again.");
                     s.end_dialog();
-                    Ok(())
                 }),
         )
         .dialog("order", order_dialog())
-        .dialog("survey", survey_dialog())
+        // Every reply restarts a one-function dialog (v3), so it keeps control until "done".
+        .dialog_fn("survey", async |s, _| {
+            if s.text().trim().eq_ignore_ascii_case("done") {
+                s.send(BACK);
+                s.end_dialog();
+            } else {
+                s.send(SURVEY);
+            }
+        });
+    match custom_api_url {
+        Some(url) => builder.app_data(CustomApiUrl(url)),
+        None => builder,
+    }
 }

@@ -42,13 +42,12 @@ async fn the_notification_goes_to_the_address_saved_on_first_contact() {
     ann.say("hi")
         .await
         .expect(&["Hi! I saved your address and will send you a notification."]);
-    let saved: Address = t.bot.all_addresses().await.unwrap().pop().unwrap();
+    let saved: Address = t.bot.address_book().all().await.unwrap().pop().unwrap();
     assert_eq!(saved.user.id, "ann");
     // The saved address round-trips through JSON (v3 shape), as an app would store it.
     let saved: Address = serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
     let receipt = notification::notify(&t.bot, &saved, notification::NOTIFICATION)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(receipt.conversation_id, "conv-ann");
     assert_eq!(ann.new_texts(), [notification::NOTIFICATION]);
@@ -85,7 +84,7 @@ async fn the_standup_fans_out_to_every_member_and_collects_the_report() {
         .expect(&["Thanks, that's all for today."]);
     let partial = standup::report(&t.bot, &addresses).await.unwrap();
     assert_eq!(
-        partial[1].today, None,
+        partial[1].answers.today, None,
         "bo has not answered the second question yet"
     );
     cy.say("sleep").await;
@@ -93,7 +92,13 @@ async fn the_standup_fans_out_to_every_member_and_collects_the_report() {
     let report = standup::report(&t.bot, &addresses).await.unwrap();
     let lines: Vec<(String, String, String)> = report
         .into_iter()
-        .map(|e| (e.user, e.yesterday.unwrap(), e.today.unwrap()))
+        .map(|e| {
+            (
+                e.user,
+                e.answers.yesterday.unwrap(),
+                e.answers.today.unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         lines,

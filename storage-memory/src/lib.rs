@@ -23,59 +23,16 @@
 //! # }
 //! ```
 
+mod shard;
+mod size_limit;
+mod ttl;
+
 use async_trait::async_trait;
 use botcore::{Clock, Precondition, Storage, StorageError, Stored, SystemClock, Version, WriteOp};
-use serde_json::Value;
-use std::collections::HashMap;
+use shard::{Entry, SHARDS, Shared};
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
-use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-/// Number of shards; a power of two.
-const SHARDS: usize = 32;
-/// Every this many batches that write with a TTL, one shard is swept of expired records.
-/// Storages that never use TTLs never sweep.
-const SWEEP_EVERY: u64 = 256;
-
-/// One shard: namespace → key → record.
-type Shard = HashMap<Arc<str>, HashMap<String, Entry>>;
-
-#[derive(Debug)]
-struct Entry {
-    value: Value,
-    version: u64,
-    /// Milliseconds since the epoch at which the record expires.
-    expires_at: Option<u64>,
-}
-
-impl Entry {
-    fn live(&self, now: u64) -> bool {
-        self.expires_at.is_none_or(|at| now < at)
-    }
-}
-
-/// The data every view of one storage shares.
-struct Shared {
-    shards: Box<[Mutex<Shard>]>,
-    hasher: RandomState,
-    /// The last version handed out.
-    last_version: AtomicU64,
-    ttl_batches: AtomicU64,
-}
-
-impl Shared {
-    fn shard_of(&self, key: &str) -> usize {
-        (self.hasher.hash_one(key) as usize) & (SHARDS - 1)
-    }
-
-    fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
-        // No code that can panic runs under a shard lock, so a poisoned lock holds
-        // consistent data.
-        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// An in-memory [`Storage`]. Clones (and views made with [`MemoryStorage::with_namespace`])
 /// share the same data.
@@ -106,15 +63,8 @@ impl Default for MemoryStorage {
 impl MemoryStorage {
     /// An empty storage: no size limit, the system clock, the empty namespace.
     pub fn new() -> Self {
-        let shards = (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect();
-        let shared = Shared {
-            shards,
-            hasher: RandomState::new(),
-            last_version: AtomicU64::new(0),
-            ttl_batches: AtomicU64::new(0),
-        };
         Self {
-            shared: Arc::new(shared),
+            shared: Arc::new(Shared::new()),
             namespace: Arc::from(""),
             max_value_bytes: None,
             clock: Arc::new(SystemClock),
@@ -175,68 +125,8 @@ impl MemoryStorage {
     pub fn purge_expired(&self) {
         let now = self.clock.now_ms();
         for i in 0..SHARDS {
-            sweep(&mut self.shared.lock(i), now);
+            ttl::sweep(&mut self.shared.lock(i), now);
         }
-    }
-
-    fn check_size(&self, op: &WriteOp) -> Result<(), StorageError> {
-        let (Some(limit), Some(value)) = (self.max_value_bytes, &op.value) else {
-            return Ok(());
-        };
-        let mut counter = ByteCounter(0);
-        serde_json::to_writer(&mut counter, value)
-            .map_err(|e| StorageError::Unavailable(format!("cannot serialize value: {e}")))?;
-        if counter.0 > limit {
-            return Err(StorageError::TooLarge {
-                key: op.key.clone(),
-                size: counter.0,
-                limit,
-            });
-        }
-        Ok(())
-    }
-
-    fn maybe_sweep(&self, now: u64) {
-        let n = self.shared.ttl_batches.fetch_add(1, Ordering::Relaxed);
-        if n % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            let shard = (n / SWEEP_EVERY) as usize % SHARDS;
-            sweep(&mut self.shared.lock(shard), now);
-        }
-    }
-}
-
-fn sweep(shard: &mut Shard, now: u64) {
-    shard.retain(|_, records| {
-        records.retain(|_, e| e.live(now));
-        !records.is_empty()
-    });
-}
-
-/// Counts serialized bytes without keeping them.
-struct ByteCounter(usize);
-
-impl io::Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The shards a batch has locked, in ascending shard order.
-struct Locked<'a> {
-    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
-}
-
-impl Locked<'_> {
-    fn shard(&mut self, shard: usize) -> &mut Shard {
-        let pos = self
-            .guards
-            .binary_search_by_key(&shard, |(i, _)| *i)
-            .expect("every shard of the batch is locked");
-        &mut self.guards[pos].1
     }
 }
 
@@ -285,17 +175,9 @@ impl Storage for MemoryStorage {
             self.check_size(op)?;
         }
         let shard_ids: Vec<usize> = ops.iter().map(|op| self.shared.shard_of(&op.key)).collect();
-        let mut order = shard_ids.clone();
-        order.sort_unstable();
-        order.dedup();
         let uses_ttl = ops.iter().any(|op| op.ttl.is_some());
         let now = self.clock.now_ms();
-        let mut locked = Locked {
-            guards: order
-                .into_iter()
-                .map(|i| (i, self.shared.lock(i)))
-                .collect(),
-        };
+        let mut locked = self.shared.lock_all(&shard_ids);
 
         // Check every precondition against the state before the batch.
         for (op, &shard) in ops.iter().zip(&shard_ids) {
@@ -319,9 +201,7 @@ impl Storage for MemoryStorage {
             match op.value {
                 Some(value) => {
                     let version = self.shared.last_version.fetch_add(1, Ordering::Relaxed) + 1;
-                    let expires_at = op
-                        .ttl
-                        .map(|ttl| now.saturating_add((ttl.as_millis() as u64).max(1)));
+                    let expires_at = op.ttl.map(|ttl| ttl::expires_at(now, ttl));
                     let records = shard.entry(self.namespace.clone()).or_default();
                     let entry = Entry {
                         value,
@@ -377,67 +257,5 @@ impl Storage for MemoryStorage {
         }
         keys.sort_unstable();
         Ok(keys)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shard_of_is_in_range_and_spreads() {
-        let s = MemoryStorage::new();
-        let mut seen = [false; SHARDS];
-        for i in 0..1000 {
-            seen[s.shared.shard_of(&format!("key-{i}"))] = true;
-        }
-        assert!(
-            seen.iter().all(|&b| b),
-            "1000 keys should touch every shard"
-        );
-    }
-
-    fn raw_records(s: &MemoryStorage) -> usize {
-        (0..SHARDS)
-            .map(|i| s.shared.lock(i).values().map(HashMap::len).sum::<usize>())
-            .sum()
-    }
-
-    #[tokio::test]
-    async fn batches_with_ttls_sweep_expired_records() {
-        use botcore::ManualClock;
-        use std::time::Duration;
-        let clock = ManualClock::new(0);
-        let s = MemoryStorage::new().with_clock(clock.clone());
-        let ttl = Duration::from_secs(1);
-        let ops =
-            (0..100).map(|i| WriteOp::put(format!("tmp:{i}"), Value::Null, Precondition::Any));
-        s.write_many(ops.map(|op| op.with_ttl(ttl)).collect())
-            .await
-            .unwrap();
-        clock.advance(Duration::from_secs(2));
-        let keep = || vec![WriteOp::put("keep", Value::Null, Precondition::Any)];
-        for _ in 0..SWEEP_EVERY * SHARDS as u64 {
-            s.write_many(keep()).await.unwrap();
-        }
-        assert_eq!(
-            raw_records(&s),
-            1 + 100,
-            "batches without TTLs do not sweep"
-        );
-        for _ in 0..SWEEP_EVERY * SHARDS as u64 {
-            s.write_many(vec![keep().remove(0).with_ttl(ttl * 100)])
-                .await
-                .unwrap();
-        }
-        assert_eq!(raw_records(&s), 1, "every shard was swept once");
-    }
-
-    #[test]
-    fn byte_counter_matches_serialized_length() {
-        let v = serde_json::json!({"a": [1, 2.5, "é"], "b": null});
-        let mut c = ByteCounter(0);
-        serde_json::to_writer(&mut c, &v).unwrap();
-        assert_eq!(c.0, serde_json::to_vec(&v).unwrap().len());
     }
 }

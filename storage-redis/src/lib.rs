@@ -28,26 +28,24 @@
 //! # Ok(()) }
 //! ```
 
+mod connect;
+mod envelope;
+mod index;
+mod key_layout;
 mod lua;
 
 use async_trait::async_trait;
 use botcore::{Precondition, Storage, StorageError, Stored, Version, WriteOp};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError};
+use key_layout::KeyLayout;
+use redis::RedisError;
+use redis::aio::ConnectionManager;
 use std::sync::Arc;
-use std::time::Duration;
 
+pub use connect::default_manager_config;
 pub use redis;
 
 /// The namespace used unless [`RedisStorage::with_namespace`] says otherwise.
 pub const DEFAULT_NAMESPACE: &str = "botcore";
-
-/// At most this many index members are examined per script call while listing or purging, so
-/// one call never blocks Redis for long.
-const SCAN_BUDGET: usize = 1000;
-
-/// Listing limits are capped here (Lua numbers are doubles).
-const MAX_LIMIT: usize = 1 << 32;
 
 /// A [`Storage`] on Redis. Cheap to clone: clones share one multiplexed connection.
 #[derive(Clone, Debug)]
@@ -57,68 +55,11 @@ pub struct RedisStorage {
     max_value_bytes: Option<usize>,
 }
 
-#[derive(Debug)]
-struct KeyLayout {
-    namespace: String,
-    record_prefix: String,
-    counter: String,
-    index: String,
-}
-
-impl KeyLayout {
-    fn new(namespace: &str) -> Self {
-        Self {
-            namespace: namespace.to_owned(),
-            record_prefix: format!("{namespace}:r:"),
-            counter: format!("{namespace}:v"),
-            index: format!("{namespace}:i"),
-        }
-    }
-
-    fn record(&self, key: &str) -> String {
-        let mut k = String::with_capacity(self.record_prefix.len() + key.len());
-        k.push_str(&self.record_prefix);
-        k.push_str(key);
-        k
-    }
-}
-
 fn unavailable(e: RedisError) -> StorageError {
     StorageError::Unavailable(e.to_string())
 }
 
-/// The connection settings [`RedisStorage::connect`] uses: short timeouts and few reconnect
-/// attempts, so a Redis that went away surfaces quickly as [`StorageError::Unavailable`].
-pub fn default_manager_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(5)))
-        .set_number_of_retries(2)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_millis(500))
-}
-
 impl RedisStorage {
-    /// Connects to `url` (e.g. `redis://127.0.0.1:6379/0`) with [`default_manager_config`].
-    /// Must be called inside a Tokio runtime.
-    pub async fn connect(url: &str) -> Result<Self, StorageError> {
-        let client = Client::open(url)
-            .map_err(|e| StorageError::Unavailable(format!("invalid redis url: {e}")))?;
-        let conn = ConnectionManager::new_with_config(client, default_manager_config())
-            .await
-            .map_err(unavailable)?;
-        Ok(Self::from_manager(conn))
-    }
-
-    /// Uses an existing connection manager (for custom timeouts, TLS, auth, …).
-    pub fn from_manager(conn: ConnectionManager) -> Self {
-        Self {
-            conn,
-            keys: Arc::new(KeyLayout::new(DEFAULT_NAMESPACE)),
-            max_value_bytes: None,
-        }
-    }
-
     /// The same connection, with every key under `namespace` (default [`DEFAULT_NAMESPACE`]).
     pub fn with_namespace(mut self, namespace: impl AsRef<str>) -> Self {
         self.keys = Arc::new(KeyLayout::new(namespace.as_ref()));
@@ -136,108 +77,10 @@ impl RedisStorage {
     pub fn namespace(&self) -> &str {
         &self.keys.namespace
     }
-
-    /// Removes index entries of records that expired; returns how many. Runs in bounded steps,
-    /// so it never blocks Redis for long.
-    pub async fn purge_expired(&self) -> Result<usize, StorageError> {
-        let mut min = b"-".to_vec();
-        let mut removed = 0;
-        loop {
-            let step = self.scan(&min, b"+", usize::MAX, SCAN_BUDGET).await?;
-            removed += step.removed;
-            match step.resume_after {
-                Some(last) => min = exclusive(&last),
-                None => return Ok(removed),
-            }
-        }
-    }
-
-    /// One call of the scan script.
-    async fn scan(
-        &self,
-        min: &[u8],
-        max: &[u8],
-        wanted: usize,
-        budget: usize,
-    ) -> Result<ScanStep, StorageError> {
-        let mut conn = self.conn.clone();
-        let reply: Vec<Vec<u8>> = lua::SCAN_SCRIPT
-            .key(&self.keys.index)
-            .arg(&self.keys.record_prefix)
-            .arg(min)
-            .arg(max)
-            .arg(wanted.min(MAX_LIMIT))
-            .arg(budget)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        let bad = || StorageError::Unavailable("unexpected reply from the scan script".into());
-        let [last, done, removed, keys @ ..] = reply.as_slice() else {
-            return Err(bad());
-        };
-        let removed = std::str::from_utf8(removed)
-            .ok()
-            .and_then(|r| r.parse().ok())
-            .ok_or_else(bad)?;
-        let keys = keys
-            .iter()
-            .map(|k| {
-                String::from_utf8(k.clone()).map_err(|_| StorageError::Corrupt {
-                    key: String::from_utf8_lossy(k).into_owned(),
-                    reason: "index member is not UTF-8".into(),
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        // Not done means the step stopped early, after examining `last` (which may be the
-        // empty key).
-        let resume_after = (done.as_slice() != b"1").then(|| last.clone());
-        Ok(ScanStep {
-            keys,
-            removed,
-            resume_after,
-        })
-    }
 }
 
-struct ScanStep {
-    keys: Vec<String>,
-    removed: usize,
-    /// The last member examined, when the range is not exhausted.
-    resume_after: Option<Vec<u8>>,
-}
-
-fn exclusive(member: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(member.len() + 1);
-    v.push(b'(');
-    v.extend_from_slice(member);
-    v
-}
-
-/// Parses a stored record `{"v":<version>,"d":<json>}`.
-fn decode(key: &str, raw: &[u8]) -> Result<Stored, StorageError> {
-    let corrupt = |reason: String| StorageError::Corrupt {
-        key: key.to_owned(),
-        reason,
-    };
-    let rest = raw
-        .strip_prefix(br#"{"v":"#)
-        .ok_or_else(|| corrupt("no version envelope".into()))?;
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    let version = std::str::from_utf8(&rest[..digits])
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| corrupt("bad version".into()))?;
-    let data = rest[digits..]
-        .strip_prefix(br#","d":"#)
-        .and_then(|d| d.strip_suffix(b"}"))
-        .ok_or_else(|| corrupt("no data in envelope".into()))?;
-    let value = serde_json::from_slice(data).map_err(|e| corrupt(format!("bad JSON: {e}")))?;
-    Ok(Stored {
-        value,
-        version: Version(version),
-    })
-}
-
+/// The key of the operation that a `conflict` or `corrupt` reply of the write script names by
+/// its 1-based position in the batch.
 fn parse_index(
     key_of: impl Fn(usize) -> String,
     raw: Option<&String>,
@@ -269,7 +112,7 @@ impl Storage for RedisStorage {
         }
         keys.iter()
             .zip(raw)
-            .map(|(key, r)| r.map(|r| decode(key, &r)).transpose())
+            .map(|(key, r)| r.map(|r| envelope::decode(key, &r)).transpose())
             .collect()
     }
 
@@ -347,79 +190,6 @@ impl Storage for RedisStorage {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StorageError> {
-        let limit = limit.min(MAX_LIMIT);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        // Keys are UTF-8, which never contains the byte 0xFF: every key starting with
-        // `prefix` sorts before `prefix` + 0xFF.
-        let max = if prefix.is_empty() {
-            b"+".to_vec()
-        } else {
-            [b"(", prefix.as_bytes(), b"\xff"].concat()
-        };
-        let mut min = match after {
-            Some(after) if after >= prefix => exclusive(after.as_bytes()),
-            _ => [b"[", prefix.as_bytes()].concat(),
-        };
-        let mut keys = Vec::new();
-        // Examine a little more than needed at first; grow the step while expired members
-        // keep the page from filling.
-        let mut budget = limit.clamp(16, SCAN_BUDGET);
-        while keys.len() < limit {
-            let wanted = limit - keys.len();
-            let step = self
-                .scan(&min, &max, wanted, budget.max(wanted.min(SCAN_BUDGET)))
-                .await?;
-            budget = (budget * 2).min(SCAN_BUDGET);
-            keys.extend(step.keys);
-            match step.resume_after {
-                Some(last) => min = exclusive(&last),
-                None => break,
-            }
-        }
-        Ok(keys)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn decodes_envelopes() {
-        let rec = decode("k", br#"{"v":42,"d":{"a":[1,"}"]}}"#).unwrap();
-        assert_eq!(
-            rec,
-            Stored {
-                value: json!({"a": [1, "}"]}),
-                version: Version(42)
-            }
-        );
-        let rec = decode("k", br#"{"v":18446744073709551615,"d":null}"#).unwrap();
-        assert_eq!(rec.version, Version(u64::MAX));
-        for bad in [
-            &br#"{"d":1,"v":2}"#[..],
-            br#"{"v":,"d":1}"#,
-            br#"{"v":1,"d":}"#,
-            br#"{"v":1,"d":1"#,
-            b"garbage",
-        ] {
-            assert!(
-                matches!(decode("k", bad), Err(StorageError::Corrupt { .. })),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
-
-    #[test]
-    fn key_layout() {
-        let k = KeyLayout::new("botcore");
-        assert_eq!(
-            (k.record("a:b"), k.counter.as_str(), k.index.as_str()),
-            ("botcore:r:a:b".into(), "botcore:v", "botcore:i")
-        );
+        self.list_index(prefix, after, limit).await
     }
 }

@@ -1,91 +1,103 @@
 //! Bot Framework Activity JSON ⇄ [`Message`].
 //!
-//! Inbound, the activity's `from` becomes the address's user, `recipient` its bot, and
-//! `conversation`, `channelId`, `serviceUrl`, `id` and `locale` the rest of the address; fields
-//! botcore does not model land in [`Message::extra`] unchanged. Outbound, the address is turned
-//! around: `from` is the bot, `recipient` the user, and `replyToId` the address's `id`.
+//! [`Activity`] is the wire shape. Inbound, the activity's `from` becomes the address's user,
+//! `recipient` its bot, and `conversation`, `channelId`, `serviceUrl`, `id` and `locale` the
+//! rest of the address; fields botcore does not model (`replyToId` among them) land in
+//! [`Message::extra`] unchanged. Outbound, the address is turned around: `from` is the bot,
+//! `recipient` the user, and `replyToId` the address's `id`.
 
 use crate::trust::normalize;
 use botcore::{Address, ChannelAccount, ConversationAccount, Message, MessageKind};
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::fmt;
 
 /// Why an inbound activity was refused (answered with `400`): a short, safe reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ActivityError(pub String);
-
-impl fmt::Display for ActivityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ActivityError {}
 
 fn bad(reason: impl Into<String>) -> ActivityError {
     ActivityError(reason.into())
 }
 
-/// Fields the conversion reads; everything else is kept in `extra`.
-const MODELLED: &[&str] = &[
-    "type",
-    "id",
-    "timestamp",
-    "serviceUrl",
-    "channelId",
-    "from",
-    "recipient",
-    "conversation",
-    "locale",
-    "text",
-    "attachments",
-    "suggestedActions",
-    "inputHint",
-    "entities",
-    "channelData",
-    "value",
-    "name",
-    "code",
-];
-
-fn take(obj: &mut Map<String, Value>, field: &str) -> Option<Value> {
-    obj.remove(field).filter(|v| !v.is_null())
-}
-
-fn take_str(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String>, ActivityError> {
-    match take(obj, field) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(bad(format!("`{field}` must be a string"))),
-    }
-}
-
-fn take_required_str(obj: &mut Map<String, Value>, field: &str) -> Result<String, ActivityError> {
-    take_str(obj, field)?
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| bad(format!("missing `{field}`")))
-}
-
-fn take_array(obj: &mut Map<String, Value>, field: &str) -> Result<Vec<Value>, ActivityError> {
-    match take(obj, field) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items),
-        Some(_) => Err(bad(format!("`{field}` must be an array"))),
-    }
-}
-
-fn take_object<T: DeserializeOwned>(
-    obj: &mut Map<String, Value>,
-    field: &str,
-) -> Result<Option<T>, ActivityError> {
-    match take(obj, field) {
-        None => Ok(None),
-        Some(v @ Value::Object(_)) => serde_json::from_value(v)
-            .map(Some)
-            .map_err(|_| bad(format!("`{field}` has fields of the wrong type"))),
-        Some(_) => Err(bad(format!("`{field}` must be an object"))),
-    }
+/// A Bot Framework activity as it travels on the wire.
+///
+/// Every field is optional here; [`Message::try_from`] checks what an inbound activity must
+/// have. A JSON `null` reads as an absent field. Fields not listed are kept in
+/// [`extra`](Self::extra) and written back as they came.
+///
+/// ```
+/// use transport_http::activity::Activity;
+/// let json = serde_json::json!({"type":"message","text":"hi","textFormat":"plain"});
+/// let a: Activity = serde_json::from_value(json.clone()).unwrap();
+/// assert_eq!(a.text.as_deref(), Some("hi"));
+/// assert_eq!(a.extra["textFormat"], "plain");
+/// assert_eq!(serde_json::to_value(&a).unwrap(), json);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Activity {
+    /// `type`: `message`, `conversationUpdate`, `event`, ...
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MessageKind>,
+    /// The activity's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When the activity was sent (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// The Connector service URL of the channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_url: Option<String>,
+    /// The channel (`msteams`, `directline`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<String>,
+    /// The sender.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<ChannelAccount>,
+    /// The receiver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<ChannelAccount>,
+    /// The conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationAccount>,
+    /// The locale of the text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// The text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Attachments (cards, images, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Value>>,
+    /// Suggested actions (quick-reply buttons).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_actions: Option<Value>,
+    /// `acceptingInput`, `expectingInput` or `ignoringInput`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_hint: Option<String>,
+    /// Entities (mentions, places, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entities: Option<Vec<Value>>,
+    /// Channel-specific data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_data: Option<Value>,
+    /// The value of an event, an invoke or a card action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// The name of an event or invoke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The code of an `endOfConversation`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Every other field (`textFormat`, `localTimestamp`, `membersAdded`, ...), as it came.
+    ///
+    /// `replyToId` is one of them: botcore keeps an inbound one in [`Message::extra`] as it
+    /// came, whatever its type, and [`Activity::from`] sets it to the address's `id`.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// Reads an activity from a request body.
@@ -100,88 +112,155 @@ fn take_object<T: DeserializeOwned>(
 /// assert_eq!(m.extra["textFormat"], "plain");
 /// ```
 pub fn message_from_body(body: &[u8]) -> Result<Message, ActivityError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| bad(format!("malformed JSON ({})", e.classify_name())))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Io => "io",
+            Category::Syntax => "syntax error",
+            Category::Data => "unexpected data",
+            Category::Eof => "unexpected end",
+        };
+        bad(format!("malformed JSON ({what})"))
+    })?;
     message_from_activity(value)
-}
-
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "unexpected data",
-            serde_json::error::Category::Eof => "unexpected end",
-        }
-    }
 }
 
 /// Reads an activity already parsed as JSON.
 pub fn message_from_activity(value: Value) -> Result<Message, ActivityError> {
-    let Value::Object(mut obj) = value else {
+    if !value.is_object() {
         return Err(bad("an activity must be a JSON object"));
-    };
-    let kind = MessageKind::parse(&take_required_str(&mut obj, "type")?);
-    let channel_id = take_required_str(&mut obj, "channelId")?;
-    let service_url = take_required_str(&mut obj, "serviceUrl")?;
-    if normalize(&service_url).is_none() {
-        return Err(bad("`serviceUrl` must be an http(s) URL"));
     }
-    let conversation: ConversationAccount =
-        take_object(&mut obj, "conversation")?.ok_or_else(|| bad("missing `conversation`"))?;
-    if conversation.id.is_empty() {
-        return Err(bad("missing `conversation.id`"));
-    }
-    let user: ChannelAccount = take_object(&mut obj, "from")?.unwrap_or_default();
-    if user.id.is_empty() && kind == MessageKind::Message {
-        return Err(bad("missing `from.id`"));
-    }
-    let bot: ChannelAccount = take_object(&mut obj, "recipient")?.unwrap_or_default();
-    let id = take_str(&mut obj, "id")?;
-    let locale = take_str(&mut obj, "locale")?;
-    let channel_data = take(&mut obj, "channelData");
-
-    let mut address = Address::new(channel_id, user, bot);
-    address.conversation = Some(conversation);
-    address.service_url = service_url;
-    address.id = id;
-    address.locale = locale.clone();
-    if let Some(tenant) = channel_data
-        .as_ref()
-        .and_then(|d| d.get("tenant"))
-        .filter(|t| t.is_object())
-    {
-        address
-            .extra
-            .insert("channelData".into(), json!({ "tenant": tenant }));
-    }
-
-    let mut m = Message::of_kind(kind, &address);
-    m.text = take_str(&mut obj, "text")?.unwrap_or_default();
-    m.locale = locale;
-    m.attachments = take_array(&mut obj, "attachments")?;
-    m.entities = take_array(&mut obj, "entities")?;
-    m.suggested_actions = take(&mut obj, "suggestedActions");
-    m.input_hint = take_str(&mut obj, "inputHint")?;
-    m.channel_data = channel_data;
-    m.value = take(&mut obj, "value");
-    m.name = take_str(&mut obj, "name")?;
-    m.code = take_str(&mut obj, "code")?;
-    m.timestamp = take_str(&mut obj, "timestamp")?;
-    // Whatever is left (`localTimestamp`, `textFormat`, `membersAdded`, `replyToId`, ...).
-    for key in MODELLED {
-        obj.remove(*key);
-    }
-    m.extra = obj;
-    Ok(m)
+    let activity: Activity = serde_path_to_error::deserialize(value).map_err(wrong_type)?;
+    Message::try_from(activity)
 }
 
-fn account(a: &ChannelAccount) -> Value {
-    serde_json::to_value(a).unwrap_or(Value::Null)
+/// "`from.id` must be a string": the field's path and the JSON type it needs. Only serde's
+/// name of the expected type is read from its message, never the offending value, so the
+/// reason stays short and echoes nothing of the request.
+fn wrong_type(e: serde_path_to_error::Error<serde_json::Error>) -> ActivityError {
+    let path = e.path().to_string();
+    let message = e.into_inner().to_string();
+    let expected = message.rsplit_once(", expected ").map(|(_, x)| x);
+    let needed = match expected {
+        Some(x) if x.starts_with("a string") => "a string",
+        Some(x) if x.starts_with("a sequence") => "an array",
+        Some(x) if x.starts_with("a boolean") => "a boolean",
+        Some(x) if x.starts_with("struct ") || x.starts_with("a map") => "an object",
+        _ => return bad(format!("`{path}` has the wrong type")),
+    };
+    bad(format!("`{path}` must be {needed}"))
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String, ActivityError> {
+    value
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad(format!("missing `{field}`")))
+}
+
+impl TryFrom<Activity> for Message {
+    type Error = ActivityError;
+
+    /// Checks that the activity can be answered (`type`, `channelId`, an http(s)
+    /// `serviceUrl`, `conversation.id`, and `from.id` on a message) and builds the message.
+    fn try_from(activity: Activity) -> Result<Self, ActivityError> {
+        let kind = activity
+            .kind
+            .filter(|k| !k.as_str().is_empty())
+            .ok_or_else(|| bad("missing `type`"))?;
+        let channel_id = required(activity.channel_id, "channelId")?;
+        let service_url = required(activity.service_url, "serviceUrl")?;
+        if normalize(&service_url).is_none() {
+            return Err(bad("`serviceUrl` must be an http(s) URL"));
+        }
+        let conversation = activity
+            .conversation
+            .ok_or_else(|| bad("missing `conversation`"))?;
+        if conversation.id.is_empty() {
+            return Err(bad("missing `conversation.id`"));
+        }
+        let user = activity.from.unwrap_or_default();
+        if user.id.is_empty() && kind == MessageKind::Message {
+            return Err(bad("missing `from.id`"));
+        }
+
+        let mut address = Address::new(channel_id, user, activity.recipient.unwrap_or_default());
+        address.conversation = Some(conversation);
+        address.service_url = service_url;
+        address.id = activity.id;
+        address.locale = activity.locale.clone();
+        if let Some(tenant) = activity
+            .channel_data
+            .as_ref()
+            .and_then(|d| d.get("tenant"))
+            .filter(|t| t.is_object())
+        {
+            address
+                .extra
+                .insert("channelData".into(), json!({ "tenant": tenant }));
+        }
+
+        let mut m = Message::of_kind(kind, &address);
+        m.text = activity.text.unwrap_or_default();
+        m.locale = activity.locale;
+        m.attachments = activity.attachments.unwrap_or_default();
+        m.entities = activity.entities.unwrap_or_default();
+        m.suggested_actions = activity.suggested_actions;
+        m.input_hint = activity.input_hint;
+        m.channel_data = activity.channel_data;
+        m.value = activity.value;
+        m.name = activity.name;
+        m.code = activity.code;
+        m.timestamp = activity.timestamp;
+        m.extra = activity.extra;
+        Ok(m)
+    }
+}
+
+impl From<&Message> for Activity {
+    /// The activity that sends `message` to its address: `from` = the bot, `recipient` = the
+    /// user, `replyToId` = the address's `id`. Fields in `message.extra` go along, except where
+    /// a field set here has the same name.
+    fn from(message: &Message) -> Self {
+        let a = &message.address;
+        let mut activity = Activity {
+            kind: Some(message.kind.clone()),
+            text: Some(message.text.clone()).filter(|t| !t.is_empty()),
+            locale: message.locale.clone().or_else(|| a.locale.clone()),
+            attachments: Some(message.attachments.clone()).filter(|v| !v.is_empty()),
+            entities: Some(message.entities.clone()).filter(|v| !v.is_empty()),
+            suggested_actions: message.suggested_actions.clone(),
+            input_hint: message.input_hint.clone(),
+            channel_data: message.channel_data.clone(),
+            value: message.value.clone(),
+            name: message.name.clone(),
+            code: message.code.clone(),
+            timestamp: message.timestamp.clone(),
+            from: Some(a.bot.clone()),
+            recipient: Some(a.user.clone()),
+            conversation: a.conversation.clone(),
+            channel_id: Some(a.channel_id.clone()),
+            service_url: Some(a.service_url.clone()),
+            id: None,
+            extra: Map::new(),
+        };
+        // The names the fields above write, as serde spells them.
+        let written = match serde_json::to_value(&activity) {
+            Ok(Value::Object(fields)) => fields,
+            _ => Map::new(),
+        };
+        activity.extra = message
+            .extra
+            .iter()
+            .filter(|(k, _)| !written.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(id) = &a.id {
+            activity
+                .extra
+                .insert("replyToId".into(), Value::String(id.clone()));
+        }
+        activity
+    }
 }
 
 /// Writes the activity that sends `message` to its address: `from` = the bot, `recipient` =
@@ -201,142 +280,8 @@ fn account(a: &ChannelAccount) -> Value {
 /// assert_eq!(act["text"], "echo: hi");
 /// ```
 pub fn activity_from_message(message: &Message) -> Value {
-    let mut obj = message.extra.clone();
-    let a = &message.address;
-    let mut put = |k: &str, v: Value| {
-        obj.insert(k.to_owned(), v);
-    };
-    put("type", Value::String(message.kind.as_str().to_owned()));
-    if !message.text.is_empty() {
-        put("text", Value::String(message.text.clone()));
-    }
-    if let Some(l) = message.locale.as_ref().or(a.locale.as_ref()) {
-        put("locale", Value::String(l.clone()));
-    }
-    if !message.attachments.is_empty() {
-        put("attachments", Value::Array(message.attachments.clone()));
-    }
-    if !message.entities.is_empty() {
-        put("entities", Value::Array(message.entities.clone()));
-    }
-    let optional: [(&str, Option<Value>); 7] = [
-        ("suggestedActions", message.suggested_actions.clone()),
-        ("inputHint", message.input_hint.clone().map(Value::String)),
-        ("channelData", message.channel_data.clone()),
-        ("value", message.value.clone()),
-        ("name", message.name.clone().map(Value::String)),
-        ("code", message.code.clone().map(Value::String)),
-        ("timestamp", message.timestamp.clone().map(Value::String)),
-    ];
-    for (k, v) in optional {
-        if let Some(v) = v {
-            put(k, v);
-        }
-    }
-    put("from", account(&a.bot));
-    put("recipient", account(&a.user));
-    if let Some(c) = &a.conversation {
-        put(
-            "conversation",
-            serde_json::to_value(c).unwrap_or(Value::Null),
-        );
-    }
-    put("channelId", Value::String(a.channel_id.clone()));
-    put("serviceUrl", Value::String(a.service_url.clone()));
-    if let Some(id) = &a.id {
-        put("replyToId", Value::String(id.clone()));
-    }
-    Value::Object(obj)
+    serde_json::to_value(Activity::from(message)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn base() -> Value {
-        json!({"type":"message","channelId":"msteams","serviceUrl":"https://smba.trafficmanager.net/emea/",
-               "from":{"id":"29:u","name":"Ann","aadObjectId":"x"},"conversation":{"id":"a:1","tenantId":"t1"},
-               "recipient":{"id":"28:b","name":"Bot"},"id":"m1","locale":"de-DE","text":"hallo",
-               "channelData":{"tenant":{"id":"t1"}},"localTimestamp":"2024-01-01T00:00:00+01:00"})
-    }
-
-    #[test]
-    fn inbound_builds_the_address_and_keeps_unknown_fields() {
-        let m = message_from_activity(base()).unwrap();
-        let a = &m.address;
-        assert_eq!((a.user.id.as_str(), a.bot.id.as_str()), ("29:u", "28:b"));
-        assert_eq!(a.user.extra["aadObjectId"], "x");
-        assert_eq!(a.conversation_id(), Some("a:1"));
-        assert_eq!(a.tenant_id(), Some("t1"));
-        assert_eq!(a.locale.as_deref(), Some("de-DE"));
-        assert_eq!(a.reply_to_id(), Some("m1"));
-        assert_eq!(m.extra["localTimestamp"], "2024-01-01T00:00:00+01:00");
-        assert!(!m.extra.contains_key("from"));
-    }
-
-    #[test]
-    fn missing_recipient_and_locale_are_accepted() {
-        let mut v = base();
-        v.as_object_mut().unwrap().remove("recipient");
-        v.as_object_mut().unwrap().remove("locale");
-        let m = message_from_activity(v).unwrap();
-        assert_eq!(m.address.bot.id, "");
-        assert_eq!(m.locale, None);
-    }
-
-    #[test]
-    fn non_message_kinds_need_no_sender() {
-        let v = json!({"type":"conversationUpdate","channelId":"emulator","serviceUrl":"http://127.0.0.1:3000",
-                       "conversation":{"id":"c"},"membersAdded":[]});
-        let m = message_from_activity(v).unwrap();
-        assert_eq!(m.kind, MessageKind::ConversationUpdate);
-        assert_eq!(m.extra["membersAdded"], json!([]));
-    }
-
-    #[test]
-    fn malformed_activities_are_refused_with_a_reason() {
-        let cases = [
-            (json!([1]), "JSON object"),
-            (json!({"channelId":"x"}), "missing `type`"),
-            (
-                json!({"type":"message","channelId":"x","serviceUrl":"nope","conversation":{"id":"c"}}),
-                "serviceUrl",
-            ),
-            (
-                json!({"type":"message","channelId":"x","serviceUrl":"http://h","conversation":{"id":"c"}}),
-                "from.id",
-            ),
-            (
-                json!({"type":"message","channelId":"x","serviceUrl":"http://h","conversation":"c"}),
-                "conversation",
-            ),
-        ];
-        for (v, reason) in cases {
-            let e = message_from_activity(v).unwrap_err();
-            assert!(e.0.contains(reason), "{e} should mention {reason}");
-        }
-        assert!(
-            message_from_body(b"{\"type\":")
-                .unwrap_err()
-                .0
-                .contains("malformed JSON")
-        );
-    }
-
-    #[test]
-    fn outbound_turns_the_address_around() {
-        let m = message_from_activity(base()).unwrap();
-        let reply = Message::to(&m.address)
-            .text("hi")
-            .input_hint("expectingInput");
-        let act = activity_from_message(&reply);
-        assert_eq!(act["from"]["id"], "28:b");
-        assert_eq!(act["recipient"]["id"], "29:u");
-        assert_eq!(act["recipient"]["aadObjectId"], "x");
-        assert_eq!(act["conversation"]["tenantId"], "t1");
-        assert_eq!(act["replyToId"], "m1");
-        assert_eq!(act["inputHint"], "expectingInput");
-        assert_eq!(act["locale"], "de-DE");
-        assert!(act.get("attachments").is_none());
-    }
-}
+mod tests;

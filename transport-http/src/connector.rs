@@ -20,7 +20,9 @@
 
 use crate::Shared;
 use crate::activity::activity_from_message;
+use crate::settings::RetrySettings;
 use async_trait::async_trait;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use botcore::{Address, Connector, ConversationAccount, DeliveryError, Message, Receipt};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -111,6 +113,17 @@ fn error_code(body: &[u8]) -> Option<String> {
     v.get("error")?.get("code")?.as_str().map(str::to_owned)
 }
 
+/// The pauses between attempts to open a connection: `connect_backoff`, doubled each time, one
+/// for each retry `max_attempts` allows. No jitter, no cap beyond what the attempts bound.
+fn connect_backoff(retry: &RetrySettings) -> impl Iterator<Item = Duration> + use<> {
+    ExponentialBuilder::new()
+        .with_min_delay(retry.connect_backoff)
+        .with_factor(2.0)
+        .without_max_delay()
+        .with_max_times(retry.max_attempts.saturating_sub(1) as usize)
+        .build()
+}
+
 fn id_of(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
     v.get("id")?
@@ -135,9 +148,11 @@ impl HttpConnector {
             Some(t) => Some(t.token().await?),
             None => None,
         };
+        // One budget of `max_attempts` for throttling and connection failures alike; a 401
+        // retries once outside it.
         let mut attempt = 1;
         let mut refreshed = false;
-        let mut backoff = retry.connect_backoff;
+        let mut backoff = connect_backoff(&retry);
         loop {
             let mut req = s
                 .client
@@ -152,9 +167,10 @@ impl HttpConnector {
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) if e.is_connect() => {
-                    if attempt < retry.max_attempts {
-                        tokio::time::sleep(backoff).await;
-                        backoff *= 2;
+                    if attempt < retry.max_attempts
+                        && let Some(wait) = backoff.next()
+                    {
+                        tokio::time::sleep(wait).await;
                         attempt += 1;
                         continue;
                     }
@@ -304,6 +320,28 @@ mod tests {
             endpoint("nope", &[]),
             Err(DeliveryError::ServiceUrlNotAllowed(_))
         ));
+    }
+
+    #[test]
+    fn connection_retries_back_off_doubling_within_the_attempts() {
+        // backon computes in f32: a pause may be a few nanoseconds off the exact double.
+        let millis = |r: RetrySettings| -> Vec<f64> {
+            connect_backoff(&r)
+                .map(|d| (d.as_secs_f64() * 1000.0).round())
+                .collect()
+        };
+        assert_eq!(millis(RetrySettings::default()), [200.0, 400.0]);
+        let five = RetrySettings {
+            max_attempts: 5,
+            connect_backoff: Duration::from_millis(20),
+            ..RetrySettings::default()
+        };
+        assert_eq!(millis(five), [20.0, 40.0, 80.0, 160.0]);
+        let none = RetrySettings {
+            max_attempts: 0,
+            ..RetrySettings::default()
+        };
+        assert!(millis(none).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! # async fn run(storage: impl botcore::Storage) -> Result<(), Box<dyn std::error::Error>> {
 //! let transport = HttpTransport::new(HttpSettings::new("app-id", "app-password"))?;
 //! let bot = Bot::builder()
-//!     .dialog("/", Waterfall::new().step(|s, _| { s.send("hello"); Ok(()) }))
+//!     .dialog("/", Waterfall::new().step(async |s, _| { s.send("hello"); Ok(()) }))
 //!     .storage(storage)
 //!     .connector(transport.connector())
 //!     .build()?;
@@ -35,7 +35,9 @@ mod trust;
 
 pub use axum;
 pub use connector::HttpConnector;
-pub use settings::{AckMode, HttpSettings, RetrySettings, Secret};
+pub use secrecy;
+pub use secrecy::SecretString;
+pub use settings::{AckMode, HttpSettings, RetrySettings};
 
 use auth::JwtValidator;
 use axum::Router;

@@ -1,6 +1,6 @@
 //! [`HttpSettings`]: everything the HTTP transport is configured with.
 
-use std::fmt;
+use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
 /// The Bot Framework's token endpoint for multi-tenant bots.
@@ -15,45 +15,6 @@ pub const DEFAULT_OPENID_METADATA_URL: &str =
 pub const DEFAULT_ISSUER: &str = "https://api.botframework.com";
 /// Host patterns of the public Bot Framework channel services, allowed by default.
 pub const DEFAULT_ALLOWED_HOSTS: &[&str] = &["*.botframework.com", "smba.trafficmanager.net"];
-
-/// A secret string (the app password): kept out of `Debug` output and logs.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the secret is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Self::new(s)
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
 
 /// When `POST /api/messages` answers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,6 +59,9 @@ impl Default for RetrySettings {
 /// s.ack_mode = AckMode::Immediate;
 /// assert!(s.auth_enabled);
 /// assert!(!format!("{s:?}").contains("app-password"));
+/// // Read it where it is needed:
+/// use transport_http::secrecy::ExposeSecret;
+/// assert_eq!(s.app_password.expose_secret(), "app-password");
 /// let local = HttpSettings::without_auth();
 /// assert!(!local.auth_enabled && !local.has_credentials());
 /// ```
@@ -106,8 +70,9 @@ impl Default for RetrySettings {
 pub struct HttpSettings {
     /// The bot's Microsoft app id: the audience of inbound tokens and the outbound client id.
     pub app_id: String,
-    /// The bot's app password (client secret). Never printed.
-    pub app_password: Secret,
+    /// The bot's app password (client secret): never printed, wiped from memory when dropped.
+    /// Read it with [`ExposeSecret::expose_secret`].
+    pub app_password: SecretString,
     /// Where outbound tokens come from (client-credentials grant).
     pub token_endpoint: String,
     /// The scope of outbound tokens.
@@ -143,7 +108,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             app_id: String::new(),
-            app_password: Secret::default(),
+            app_password: SecretString::default(),
             token_endpoint: DEFAULT_TOKEN_ENDPOINT.into(),
             token_scope: DEFAULT_TOKEN_SCOPE.into(),
             openid_metadata_url: DEFAULT_OPENID_METADATA_URL.into(),
@@ -166,7 +131,7 @@ impl Default for HttpSettings {
 
 impl HttpSettings {
     /// Settings for a registered bot: inbound auth on, outbound tokens from `app_id`/`app_password`.
-    pub fn new(app_id: impl Into<String>, app_password: impl Into<Secret>) -> Self {
+    pub fn new(app_id: impl Into<String>, app_password: impl Into<SecretString>) -> Self {
         Self {
             app_id: app_id.into(),
             app_password: app_password.into(),
@@ -185,6 +150,6 @@ impl HttpSettings {
 
     /// Whether outbound requests carry a token (an app id and password are configured).
     pub fn has_credentials(&self) -> bool {
-        !self.app_id.is_empty() && !self.app_password.is_empty()
+        !self.app_id.is_empty() && !self.app_password.expose_secret().is_empty()
     }
 }

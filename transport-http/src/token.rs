@@ -1,11 +1,13 @@
 //! The bot's outbound token: OAuth client credentials, cached until shortly before expiry.
 
-use crate::settings::{HttpSettings, Secret};
+use crate::settings::HttpSettings;
 use botcore::DeliveryError;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::fmt;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
 
 /// A token is renewed this long before it expires (short-lived tokens at half their life).
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
@@ -28,7 +30,7 @@ pub(crate) struct TokenSource {
     client: reqwest::Client,
     endpoint: String,
     client_id: String,
-    secret: Secret,
+    secret: SecretString,
     scope: String,
     timeout: std::time::Duration,
     cached: RwLock<Option<Cached>>,
@@ -84,10 +86,11 @@ impl TokenSource {
     }
 
     /// Drops `rejected` from the cache (the channel answered 401 to it), unless a newer token
-    /// already replaced it.
+    /// already replaced it. The tokens are compared in constant time.
     pub(crate) fn invalidate(&self, rejected: &str) {
         if let Ok(mut c) = self.cached.write()
-            && c.as_ref().is_some_and(|c| c.token == rejected)
+            && c.as_ref()
+                .is_some_and(|c| c.token.as_bytes().ct_eq(rejected.as_bytes()).into())
         {
             *c = None;
         }
@@ -97,7 +100,7 @@ impl TokenSource {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.secret.expose()),
+            ("client_secret", self.secret.expose_secret()),
             ("scope", self.scope.as_str()),
         ];
         let started = Instant::now();

@@ -98,13 +98,18 @@ impl TestBot {
     pub async fn state(&self, user: &TestUser) -> UserState {
         let s = self
             .bot
-            .load_session(&user.address)
+            .proactive(&user.address)
+            .load_session()
             .await
             .unwrap_or_else(|e| panic!("cannot load state: {e}"));
         UserState {
-            user_data: s.user_data().clone(),
-            conversation_data: s.conversation_data().clone(),
-            private_data: s.private_conversation_data().clone(),
+            user_data: s.user_data().json().cloned().unwrap_or_default(),
+            conversation_data: s.conversation_data().json().cloned().unwrap_or_default(),
+            private_data: s
+                .private_conversation_data()
+                .json()
+                .cloned()
+                .unwrap_or_default(),
             stack: s.stack().to_vec(),
         }
     }
@@ -112,6 +117,7 @@ impl TestBot {
     /// Runs due scheduled jobs (after moving the clock).
     pub async fn tick(&self) -> usize {
         self.bot
+            .scheduler()
             .tick()
             .await
             .map(|r| r.len())
@@ -143,6 +149,24 @@ pub struct UserState {
 }
 
 impl UserState {
+    /// User data as the bot's own type (`T::default()` when there is none).
+    pub fn user<T: serde::Serialize + serde::de::DeserializeOwned + Default>(&self) -> T {
+        typed(&self.user_data)
+    }
+
+    /// Conversation data as the bot's own type.
+    pub fn conversation<T: serde::Serialize + serde::de::DeserializeOwned + Default>(&self) -> T {
+        typed(&self.conversation_data)
+    }
+
+    /// The data of the dialog on top of the stack as the bot's own type.
+    pub fn dialog<T: serde::Serialize + serde::de::DeserializeOwned + Default>(&self) -> T {
+        self.stack
+            .last()
+            .map(|f| typed(&f.state))
+            .unwrap_or_default()
+    }
+
     /// The ids on the stack, bottom first.
     pub fn stack_ids(&self) -> Vec<&str> {
         self.stack.iter().map(|f| f.id.as_str()).collect()
@@ -251,4 +275,27 @@ impl TestUser {
     pub async fn state(&self) -> UserState {
         self.bot.state(self).await
     }
+}
+
+/// Reads a stored bag as `T`, leaving out the keys botcore and v3 reserve.
+fn typed<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
+    map: &Map<String, Value>,
+) -> T {
+    let own: Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| !k.starts_with("BotBuilder.") && !k.starts_with("botcore."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // Fields the bag does not have take their values from `T::default()`, as in the bot.
+    let mut all = match serde_json::to_value(T::default()) {
+        Ok(Value::Object(base)) => base,
+        _ => Map::new(),
+    };
+    all.extend(own);
+    serde_json::from_value(Value::Object(all)).unwrap_or_else(|e| {
+        panic!(
+            "stored data does not fit {}: {e}",
+            std::any::type_name::<T>()
+        )
+    })
 }

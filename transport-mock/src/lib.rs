@@ -11,8 +11,8 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let bot = Bot::builder().dialog("/", Waterfall::new()
-//!     .step(|s, _| prompts::text(s, "What's your name?"))
-//!     .step(|s, r| { s.send(format!("Hi {}!", r.as_str().unwrap_or(""))); s.end_dialog(); Ok(()) }));
+//!     .step(async |s, _| prompts::text(s, "What's your name?"))
+//!     .step(async |s, r| { s.send(format!("Hi {}!", r.as_str().unwrap_or(""))); s.end_dialog(); Ok(()) }));
 //! let test = TestBot::new(bot);
 //! test.transcript("ann", "
 //!     > hi

@@ -172,6 +172,93 @@ pub trait StorageExt: Storage {
             .await
             .map(|_| ())
     }
+
+    /// Read-modify-write with compare-and-set: reads `keys`, lets `decide` look at them and
+    /// return the writes to make (with preconditions on the versions it read), and writes
+    /// them; on a conflict it reads again, at most [`UPDATE_ATTEMPTS`] times, then gives up
+    /// with [`StorageError::Conflict`].
+    ///
+    /// ```
+    /// use botcore::storage::{Precondition, StorageExt, Update, WriteOp};
+    /// use botcore::json;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = storage_memory::MemoryStorage::new();
+    /// let count: u64 = store
+    ///     .update(&["counter"], |read| {
+    ///         let (n, pre) = match &read[0] {
+    ///             Some(s) => (s.value.as_u64().unwrap_or(0), Precondition::IfMatch(s.version)),
+    ///             None => (0, Precondition::IfAbsent),
+    ///         };
+    ///         Ok::<_, botcore::StorageError>(Update::Write(vec![WriteOp::put("counter", json!(n + 1), pre)], n + 1))
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(count, 1);
+    /// # }
+    /// ```
+    async fn update<T, E, F>(&self, keys: &[&str], mut decide: F) -> Result<T, E>
+    where
+        T: Send,
+        E: From<StorageError> + Send,
+        F: FnMut(Vec<Option<Stored>>) -> Result<Update<T>, E> + Send,
+    {
+        let mut last = String::new();
+        for _ in 0..UPDATE_ATTEMPTS {
+            let read = if keys.is_empty() {
+                Vec::new()
+            } else {
+                self.read_many(keys).await?
+            };
+            match decide(read)? {
+                Update::Done(value) => return Ok(value),
+                Update::Write(ops, value) => match self.write_many(ops).await {
+                    Ok(_) => return Ok(value),
+                    Err(StorageError::Conflict { key }) => last = key,
+                    Err(e) => return Err(e.into()),
+                },
+            }
+        }
+        Err(StorageError::Conflict { key: last }.into())
+    }
+
+    /// One page of the records whose keys start with `prefix`, after `after`: the keys with
+    /// their records (keys deleted between the listing and the read are left out), and the
+    /// `after` of the next page (`None` on the last page).
+    async fn read_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<(String, Stored)>, Option<String>), StorageError> {
+        let keys = self.list_keys(prefix, after, limit).await?;
+        let next = (keys.len() == limit && limit > 0)
+            .then(|| keys.last().cloned())
+            .flatten();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let stored = if refs.is_empty() {
+            Vec::new()
+        } else {
+            self.read_many(&refs).await?
+        };
+        let page = keys
+            .into_iter()
+            .zip(stored)
+            .filter_map(|(k, s)| Some((k, s?)))
+            .collect();
+        Ok((page, next))
+    }
+}
+
+/// How many times [`StorageExt::update`] reads again after a conflict.
+pub const UPDATE_ATTEMPTS: usize = 8;
+
+/// What a [`StorageExt::update`] step decided.
+#[derive(Debug)]
+pub enum Update<T> {
+    /// Make these writes; once they are made, the update returns the value.
+    Write(Vec<WriteOp>, T),
+    /// Nothing to write: the update returns the value.
+    Done(T),
 }
 
 impl<S: Storage + ?Sized> StorageExt for S {}

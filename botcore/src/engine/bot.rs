@@ -7,6 +7,7 @@ use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
 use crate::contracts::storage::Storage;
 use crate::engine::config::EventAction;
+use crate::engine::delivery;
 use crate::engine::runtime::Runtime;
 use crate::engine::turn::{self, Entry, TurnOutcome};
 use crate::model::localize::Localizer;
@@ -52,7 +53,10 @@ impl Bot {
             match action {
                 EventAction::Ignore => return Ok(TurnOutcome::default()),
                 EventAction::Reply(out) => {
-                    let deliveries = turn::deliver(&self.inner, out).await;
+                    let mut deliveries = Vec::with_capacity(out.len());
+                    for m in out {
+                        deliveries.push(delivery::deliver_between_turns(&self.inner, m).await);
+                    }
                     return Ok(TurnOutcome {
                         deliveries,
                         attempts: 0,
@@ -62,7 +66,9 @@ impl Bot {
                 EventAction::RunTurn => {}
             }
         }
-        turn::run(&self.inner, Arc::new(message), Entry::User).await
+        turn::run(&self.inner, Arc::new(message), Entry::User)
+            .await
+            .map(|ran| ran.outcome)
     }
 
     /// The bot's clock.

@@ -11,9 +11,12 @@ use crate::engine::config::{Config, ErrorHook, EventAction, EventHook, UnknownDi
 use crate::engine::locks::ConversationLocks;
 use crate::engine::runtime::Runtime;
 use crate::model::dialog::Dialog;
+use crate::model::dialog::waterfall::{StepFn, Waterfall};
 use crate::model::library::{Library, Registry};
 use crate::model::localize::Localizer;
-use crate::model::session::SessionEnv;
+use crate::model::result::DialogResult;
+use crate::model::session::Session;
+use crate::model::session::{AppData, SessionEnv};
 use std::fmt;
 use std::sync::Arc;
 
@@ -28,6 +31,7 @@ pub struct BotBuilder {
     on_error: Option<Arc<ErrorHook>>,
     on_event: Option<Arc<EventHook>>,
     config: Config,
+    app_data: AppData,
 }
 
 impl fmt::Debug for BotBuilder {
@@ -50,6 +54,7 @@ impl Default for BotBuilder {
             middleware: Vec::new(),
             on_error: None,
             on_event: None,
+            app_data: AppData::default(),
             config: Config {
                 root_dialog: "*:/".into(),
                 max_stack_depth: 100,
@@ -57,6 +62,7 @@ impl Default for BotBuilder {
                 max_turn_attempts: 16,
                 unknown_dialog: UnknownDialogPolicy::default(),
                 error_message: "BotBuilder:default_error".into(),
+                proactive_wait: std::time::Duration::from_secs(30),
             },
         }
     }
@@ -67,6 +73,44 @@ impl BotBuilder {
     pub fn dialog(mut self, id: impl Into<String>, dialog: impl Dialog) -> Self {
         self.root = self.root.dialog(id, dialog);
         self
+    }
+
+    /// Shares `value` with every step, by its type: read it with
+    /// [`Session::app_data`]. (Steps are closures that cannot capture; this is how they reach
+    /// a database pool, an HTTP client or settings.) Adding a second value of the same type
+    /// replaces the first.
+    pub fn app_data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.app_data
+            .insert(std::any::TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// [`app_data`](Self::app_data) for a value already in an `Arc` (one the app keeps a
+    /// handle to as well).
+    pub fn app_data_arc<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        self.app_data.insert(std::any::TypeId::of::<T>(), value);
+        self
+    }
+
+    /// Registers a dialog that is one function, like v3's `bot.dialog('survey', function
+    /// (session, args) {…})`: a one-step waterfall. It runs when begun (the result carries the
+    /// begin arguments) and again on every reply until it ends itself.
+    ///
+    /// ```
+    /// # let builder = botcore::Bot::builder();
+    /// let builder = builder.dialog_fn("survey", async |s, _| {
+    ///     if s.text() == "done" {
+    ///         s.end_dialog();
+    ///     } else {
+    ///         s.send("Type done to go back.");
+    ///     }
+    /// });
+    /// ```
+    pub fn dialog_fn<F, O>(self, id: impl Into<String>, step: F) -> Self
+    where
+        F: AsyncFn(&mut Session, DialogResult) -> O + for<'a> StepFn<'a> + 'static,
+    {
+        self.dialog(id, Waterfall::new().step(step))
     }
 
     /// Adds a library of dialogs (ids `name:dialog`).
@@ -173,19 +217,28 @@ impl BotBuilder {
         self
     }
 
+    /// How long a turn the bot starts (a proactive dialog, a scheduled job, a custom flow)
+    /// waits for the turn already running in its conversation before giving up with
+    /// [`BotError::Busy`] (default 30 s). Users' turns always wait.
+    pub fn proactive_wait(mut self, wait: std::time::Duration) -> Self {
+        self.config.proactive_wait = wait;
+        self
+    }
+
     /// Builds the bot. Fails on duplicate ids or a missing storage/connector.
     pub fn build(self) -> Result<Bot, BotError> {
         let library = Arc::new(Registry::build(self.root)?);
         let storage = self
             .storage
-            .ok_or_else(|| BotError::InvalidAddress("no storage configured".into()))?;
+            .ok_or(BotError::Config("no storage: call BotBuilder::storage"))?;
         let connector = self
             .connector
-            .ok_or_else(|| BotError::InvalidAddress("no connector configured".into()))?;
+            .ok_or(BotError::Config("no connector: call BotBuilder::connector"))?;
         let env = Arc::new(SessionEnv {
             ids: library.clone(),
             localizer: self.localizer,
             clock: self.clock,
+            app_data: self.app_data,
         });
         Ok(Bot {
             inner: Arc::new(Runtime {

@@ -38,4 +38,5 @@ pub(crate) struct Config {
     pub(crate) max_turn_attempts: usize,
     pub(crate) unknown_dialog: UnknownDialogPolicy,
     pub(crate) error_message: String,
+    pub(crate) proactive_wait: std::time::Duration,
 }

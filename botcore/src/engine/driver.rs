@@ -44,6 +44,9 @@ pub(crate) async fn drive(rt: &Runtime, session: &mut Session) -> Result<(), Bot
     let budget = rt.config.step_budget;
     let mut steps = 0usize;
     loop {
+        if let Some(e) = session.effects.error.take() {
+            return Err(e);
+        }
         if let Some(c) = session.effects.op_conflict.take() {
             return Err(BotError::InvalidStackOperation(c));
         }
@@ -63,7 +66,9 @@ pub(crate) async fn drive(rt: &Runtime, session: &mut Session) -> Result<(), Bot
             }
             StackOp::End(mut result) => {
                 if let Some(frame) = session.stack.pop() {
-                    result.child_id.get_or_insert(frame.id);
+                    // v3 `endDialogWithResult`: the parent hears from the dialog that ended,
+                    // even when it passes on a result it got from its own child.
+                    result.child_id = Some(frame.id);
                 }
                 resume_top(rt, session, result).await?;
             }

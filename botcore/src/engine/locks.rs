@@ -1,29 +1,41 @@
-//! Per-conversation turn locks: turns of one conversation run one at a time, in arrival order;
-//! turns of different conversations never wait for each other.
+//! Per-conversation locks: turns of one conversation run one at a time, in arrival order;
+//! turns of different conversations never wait for each other. Each conversation has two
+//! locks in one slot: the *turn* lock, held for a whole turn, and the *delivery* lock, held
+//! while a turn's messages — or a message sent outside any turn — go out, so that nothing
+//! lands between the messages of one turn.
 //!
-//! A lock exists only while some turn holds or waits for it: the table is sharded, each
-//! shard's (synchronous) lock is held only to find or drop an entry, never across an await.
+//! A slot exists only while someone holds or waits for one of its locks: the table is
+//! sharded, each shard's (synchronous) lock is held only to find or drop an entry, never
+//! across an await.
 
 use crate::model::state::Fnv;
 use std::collections::HashMap;
 use std::hash::Hasher;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio::sync::{Mutex as AsyncMutex, MutexGuard};
 
 const SHARDS: usize = 64;
 
 tokio::task_local! {
-    /// Hashes of the conversations whose turn the current task is inside (to refuse re-entry).
-    static HELD: Vec<u64>;
+    /// The conversations whose turn the current task is inside (to refuse re-entry).
+    /// Compared exactly: two conversations never look alike, whatever their hashes.
+    static HELD: Vec<Arc<str>>;
 }
 
-fn hash(key: &str) -> u64 {
+fn shard_of(key: &str) -> usize {
     let mut h = Fnv::default();
     h.write(key.as_bytes());
-    h.finish()
+    (h.finish() as usize) % SHARDS
 }
 
-type Shard = Mutex<HashMap<String, Arc<AsyncMutex<()>>>>;
+/// The two locks of one conversation.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    turn: AsyncMutex<()>,
+    delivery: AsyncMutex<()>,
+}
+
+type Shard = Mutex<HashMap<String, Arc<Slot>>>;
 
 #[derive(Debug)]
 pub(crate) struct ConversationLocks {
@@ -38,74 +50,61 @@ impl Default for ConversationLocks {
     }
 }
 
-/// A claim on a conversation's lock entry: whoever drops the last claim (a turn that ran, or
-/// one given up while waiting) removes the entry, so the table never keeps idle locks.
+/// A claim on a conversation's slot: whoever drops the last claim (a turn that ran, or one
+/// given up while waiting) removes the slot, so the table never keeps idle locks. The locks
+/// are taken through the claim and released before it.
 #[derive(Debug)]
-struct Claim<'a> {
+pub(crate) struct Claim<'a> {
     locks: &'a ConversationLocks,
     key: String,
-    mutex: Arc<AsyncMutex<()>>,
+    slot: Arc<Slot>,
+}
+
+impl Claim<'_> {
+    /// Waits for the conversation's turn lock.
+    pub(crate) async fn turn(&self) -> MutexGuard<'_, ()> {
+        self.slot.turn.lock().await
+    }
+
+    /// Waits for the conversation's delivery lock.
+    pub(crate) async fn delivery(&self) -> MutexGuard<'_, ()> {
+        self.slot.delivery.lock().await
+    }
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        let mut shard = self
-            .locks
-            .shard(&self.key)
+        let mut shard = self.locks.shards[shard_of(&self.key)]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        // Only the table and this claim still know the lock: nobody holds or waits, forget it.
-        if Arc::strong_count(&self.mutex) == 2 {
+        // Only the table and this claim still know the slot: nobody holds or waits, forget it.
+        if Arc::strong_count(&self.slot) == 2 {
             shard.remove(&self.key);
         }
     }
 }
 
-/// Holds a conversation's turn lock; dropping it releases the lock.
-#[derive(Debug)]
-pub(crate) struct ConversationGuard<'a> {
-    guard: Option<OwnedMutexGuard<()>>,
-    _claim: Claim<'a>,
-}
-
-impl Drop for ConversationGuard<'_> {
-    fn drop(&mut self) {
-        // Release the lock before the claim looks at who else still knows it.
-        drop(self.guard.take());
-    }
-}
-
 impl ConversationLocks {
-    fn shard(&self, key: &str) -> &Shard {
-        &self.shards[(hash(key) as usize) % SHARDS]
-    }
-
-    /// Waits for the lock of conversation `key`. `None` when the current task is already
-    /// inside a turn of that conversation (waiting would never end).
-    pub(crate) async fn lock(&self, key: &str) -> Option<ConversationGuard<'_>> {
-        let me = hash(key);
-        if HELD.try_with(|h| h.contains(&me)).unwrap_or(false) {
-            return None;
-        }
-        let mutex = {
-            let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
-            shard.entry(key.to_owned()).or_default().clone()
+    /// Claims the slot of conversation `key` (creating it if nobody else has).
+    pub(crate) fn claim(&self, key: &str) -> Claim<'_> {
+        let slot = {
+            let mut shard = self.shards[shard_of(key)]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match shard.get(key) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = Arc::new(Slot::default());
+                    shard.insert(key.to_owned(), s.clone());
+                    s
+                }
+            }
         };
-        let claim = Claim {
+        Claim {
             locks: self,
             key: key.to_owned(),
-            mutex,
-        };
-        // If this future is dropped while waiting, the pending lock future goes first and
-        // then the claim, which forgets the entry if nobody else knows it.
-        let guard = {
-            let pending = claim.mutex.clone().lock_owned();
-            pending.await
-        };
-        Some(ConversationGuard {
-            guard: Some(guard),
-            _claim: claim,
-        })
+            slot,
+        }
     }
 
     #[cfg(test)]
@@ -118,8 +117,14 @@ impl ConversationLocks {
 /// conversation in the same task is refused instead of waiting forever.
 pub(crate) async fn inside<F: Future>(key: &str, fut: F) -> F::Output {
     let mut held = HELD.try_with(Vec::clone).unwrap_or_default();
-    held.push(hash(key));
+    held.push(Arc::from(key));
     HELD.scope(held, fut).await
+}
+
+/// Whether the current task is inside a turn of conversation `key` (see [`inside`]).
+pub(crate) fn holds(key: &str) -> bool {
+    HELD.try_with(|h| h.iter().any(|k| &**k == key))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -130,42 +135,56 @@ mod tests {
     async fn locks_are_forgotten_when_nobody_holds_them() {
         let locks = ConversationLocks::default();
         {
-            let _a = locks.lock("a").await.unwrap();
-            let _b = locks.lock("b").await.unwrap();
+            let (a, b) = (locks.claim("a"), locks.claim("b"));
+            let (_a, _b) = (a.turn().await, b.delivery().await);
             assert_eq!(locks.len(), 2);
         }
         assert_eq!(locks.len(), 0);
     }
 
     #[tokio::test]
-    async fn a_waiter_given_up_after_the_holder_left_does_not_leak_the_entry() {
+    async fn a_waiter_given_up_after_the_holder_left_does_not_leak_the_slot() {
         let locks = ConversationLocks::default();
-        let holder = locks.lock("a").await.unwrap();
-        let mut waiter = Box::pin(locks.lock("a"));
+        let holder = locks.claim("a");
+        let held = holder.turn().await;
+        let mut waiter = Box::pin(async {
+            let c = locks.claim("a");
+            let _g = c.turn().await;
+        });
         // Poll the waiter once so it is queued on the lock.
         assert!(futures::poll!(&mut waiter).is_pending());
+        drop(held);
         drop(holder);
         drop(waiter);
-        assert_eq!(locks.len(), 0);
-        // And a waiter that does get the lock cleans up after itself.
-        let holder = locks.lock("b").await.unwrap();
-        let mut waiter = Box::pin(locks.lock("b"));
-        assert!(futures::poll!(&mut waiter).is_pending());
-        drop(holder);
-        let got = waiter.await.unwrap();
-        assert_eq!(locks.len(), 1);
-        drop(got);
         assert_eq!(locks.len(), 0);
     }
 
     #[tokio::test]
-    async fn a_nested_lock_of_the_same_conversation_is_refused() {
+    async fn the_turn_and_the_delivery_lock_are_independent() {
         let locks = ConversationLocks::default();
-        let g = locks.lock("a").await.unwrap();
-        let nested = inside("a", async { locks.lock("a").await.is_none() }).await;
+        let turn = locks.claim("a");
+        let _t = turn.turn().await;
+        // A send outside the turn can deliver while the turn runs its dialogs...
+        let other = locks.claim("a");
+        let d = other.delivery().await;
+        // ...and the turn's own delivery waits for it.
+        let mut delivering = Box::pin(turn.delivery());
+        assert!(futures::poll!(&mut delivering).is_pending());
+        drop(d);
+        assert!(futures::poll!(&mut delivering).is_ready());
+    }
+
+    #[tokio::test]
+    async fn re_entry_is_told_apart_exactly() {
+        // Whatever two keys hash to, only the exact key counts as re-entry.
+        assert!(
+            inside("costarring", async {
+                holds("costarring") && !holds("liquid")
+            })
+            .await
+        );
+        assert!(!holds("costarring"));
+        let nested = inside("a", inside("b", async { holds("a") && holds("b") })).await;
         assert!(nested);
-        let other = inside("a", async { locks.lock("b").await.is_some() }).await;
-        assert!(other);
-        drop(g);
     }
 }

@@ -5,6 +5,7 @@
 pub(crate) mod bot;
 pub(crate) mod builder;
 pub(crate) mod config;
+pub(crate) mod delivery;
 pub(crate) mod driver;
 pub(crate) mod locks;
 pub(crate) mod runtime;

@@ -11,8 +11,9 @@ use crate::contracts::connector::{DeliveryError, Receipt};
 use crate::contracts::error::BotError;
 use crate::contracts::message::{Message, MessageKind};
 use crate::contracts::storage::{Precondition, StorageError, Stored, WriteOp};
-use crate::engine::driver;
+use crate::engine::locks::{self, Claim};
 use crate::engine::runtime::Runtime;
+use crate::engine::{delivery, driver};
 use crate::model::address_record;
 use crate::model::effects::{Effects, StackOp};
 use crate::model::held::{self, HeldDialog, HoldReport};
@@ -20,7 +21,7 @@ use crate::model::job::JobAction;
 use crate::model::proactive_mode::ProactiveMode;
 use crate::model::session::Session;
 use crate::model::state::{Bag, SESSION_STATE, SessionState, StateKeys};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// What a turn did.
@@ -59,25 +60,35 @@ pub(crate) struct Ran {
     pub(crate) report: HoldReport,
 }
 
+/// Runs one turn: the conversation's lock, then the compare-and-set loop.
 pub(crate) async fn run(
-    inner: &Arc<Runtime>,
-    message: Arc<Message>,
-    entry: Entry,
-) -> Result<TurnOutcome, BotError> {
-    run_full(inner, message, entry).await.map(|r| r.outcome)
-}
-
-pub(crate) async fn run_full(
     inner: &Arc<Runtime>,
     message: Arc<Message>,
     entry: Entry,
 ) -> Result<Ran, BotError> {
     let keys = StateKeys::for_address(&message.address)?;
-    let Some(_turn) = inner.locks.lock(&keys.conversation).await else {
+    if locks::holds(&keys.conversation) {
         return Err(BotError::Reentrant(keys.conversation));
+    }
+    let claim = inner.locks.claim(&keys.conversation);
+    let turn = claim.turn();
+    // A user's turn waits for the one before it however long it takes; a turn the bot starts
+    // waits a bounded time, so a step that awaits a proactive dialog of its own conversation
+    // (spawned on another task, where re-entry cannot be seen) gets an error, not a deadlock.
+    let _turn = match entry {
+        Entry::User => turn.await,
+        _ => {
+            let wait = inner.config.proactive_wait;
+            tokio::time::timeout(wait, turn)
+                .await
+                .map_err(|_| BotError::Busy {
+                    conversation: keys.conversation.clone(),
+                    waited: wait,
+                })?
+        }
     };
-    let conversation = keys.conversation.clone();
-    crate::engine::locks::inside(&conversation, transact(inner, &message, &keys, entry)).await
+    let run = transact(inner, &message, &keys, entry, &claim);
+    locks::inside(&keys.conversation, run).await
 }
 
 /// The compare-and-set loop of one turn (the caller holds the conversation's lock).
@@ -86,6 +97,7 @@ async fn transact(
     message: &Arc<Message>,
     keys: &StateKeys,
     entry: Entry,
+    claim: &Claim<'_>,
 ) -> Result<Ran, BotError> {
     let user_turn = matches!(entry, Entry::User);
     let max = inner.config.max_turn_attempts;
@@ -118,7 +130,7 @@ async fn transact(
         } else {
             match execute(inner, &mut session, &entry).await {
                 Ok(r) => r,
-                Err(e) if user_turn && is_dialog_error(&e) => {
+                Err(e) if user_turn && e.resets_conversation() => {
                     failure = Some(report_failure(inner, message, e));
                     continue; // re-load and save only the reset (nothing else from this turn)
                 }
@@ -131,7 +143,8 @@ async fn transact(
             Ok(_) => {
                 // Delivered while the conversation's lock is held: the next turn's messages
                 // cannot overtake these.
-                let deliveries = deliver(inner, std::mem::take(&mut session.effects.outbox)).await;
+                let outbox = std::mem::take(&mut session.effects.outbox);
+                let deliveries = delivery::deliver_as_one(inner, claim, outbox).await;
                 let outcome = TurnOutcome {
                     deliveries,
                     attempts: attempts + reset_attempts,
@@ -157,16 +170,6 @@ fn report_failure(inner: &Runtime, message: &Message, e: BotError) -> BotError {
     }
     tracing::warn!(error = %e, "turn failed; resetting the conversation");
     e
-}
-
-fn is_dialog_error(e: &BotError) -> bool {
-    !matches!(
-        e,
-        BotError::Storage(_)
-            | BotError::Conflict { .. }
-            | BotError::Delivery(_)
-            | BotError::InvalidAddress(_)
-    )
 }
 
 /// v3 on error: the error message, an endOfConversation with code `unknown`, the stack and
@@ -239,7 +242,6 @@ async fn load(
             address_update,
             ..Effects::default()
         },
-        scratch: Map::new(),
         proactive: !user_turn,
     };
     Ok(session)
@@ -311,30 +313,6 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
     }
     ops.append(&mut session.effects.scheduled);
     ops
-}
-
-/// Sends messages in order through the send middleware and the connector.
-pub(crate) async fn deliver(
-    inner: &Arc<Runtime>,
-    out: Vec<Message>,
-) -> Vec<Result<Receipt, DeliveryError>> {
-    let mut results = Vec::with_capacity(out.len());
-    for mut m in out {
-        let mut dropped = false;
-        for mw in &inner.middleware {
-            if let Err(e) = mw.send(&mut m).await {
-                results.push(Err(DeliveryError::Ambiguous(format!(
-                    "send middleware failed: {e}"
-                ))));
-                dropped = true;
-                break;
-            }
-        }
-        if !dropped {
-            results.push(inner.connector.send(&m).await);
-        }
-    }
-    results
 }
 
 async fn execute(

@@ -4,6 +4,7 @@
 //! turn's state (jobs and the address book in the same compare-and-set batch) and delivered
 //! after the commit.
 
+use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
 use crate::contracts::storage::WriteOp;
 use crate::model::address_record::AddressUpdate;
@@ -50,9 +51,17 @@ pub(crate) struct Effects {
     pub(crate) scheduled: Vec<WriteOp>,
     /// The user's address-book entry, when the incoming address changed it.
     pub(crate) address_update: Option<AddressUpdate>,
+    /// An error a handler ran into without returning it (an unknown dialog id, arguments that
+    /// cannot be stored): the driver fails the turn with it.
+    pub(crate) error: Option<BotError>,
 }
 
 impl Effects {
+    /// Remembers the first error a handler ran into.
+    pub(crate) fn fail(&mut self, error: BotError) {
+        self.error.get_or_insert(error);
+    }
+
     /// Queues a stack operation; a second one in the same handler is remembered as a conflict.
     pub(crate) fn queue(&mut self, op: StackOp) {
         if let Some(prev) = self.op.replace(op) {

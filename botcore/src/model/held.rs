@@ -77,7 +77,8 @@ fn millis(d: std::time::Duration) -> u64 {
 }
 
 fn store(session: &mut Session, list: &[HeldDialog]) {
-    let data = session.private_conversation_data_mut();
+    session.private.dirty = true;
+    let data = &mut session.private.data;
     if list.is_empty() {
         data.remove(HELD_DIALOGS);
     } else if let Ok(v) = serde_json::to_value(list) {

@@ -9,7 +9,6 @@ use crate::contracts::storage::{Precondition, WriteOp};
 use crate::model::proactive_mode::ProactiveMode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) const JOB_PREFIX: &str = "job/";
 pub(crate) const MOVED_PREFIX: &str = "job-moved/";
@@ -41,6 +40,24 @@ pub enum JobAction {
     CheckHeld,
 }
 
+impl JobAction {
+    /// Begin dialog `id` (an unqualified id is in the bot's own library) in `mode`.
+    pub fn dialog(id: impl Into<String>, mode: ProactiveMode) -> Self {
+        Self::Dialog {
+            id: id.into(),
+            args: None,
+            mode,
+        }
+    }
+
+    /// Send `message` (to the job's address).
+    pub fn message(message: impl Into<Message>) -> Self {
+        Self::Message {
+            message: message.into(),
+        }
+    }
+}
+
 /// A scheduled job, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,12 +87,8 @@ fn default_max_attempts() -> u32 {
     MAX_ATTEMPTS
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-pub(crate) fn new_id(now_ms: u64, at_ms: u64) -> String {
-    use std::hash::{BuildHasher, RandomState};
-    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let salt = RandomState::new().hash_one((n, now_ms));
+pub(crate) fn new_id(at_ms: u64) -> String {
+    let salt: u64 = rand::random();
     format!("{at_ms:016x}-{salt:016x}")
 }
 
@@ -125,7 +138,6 @@ pub(crate) fn encode(job: &Job) -> Result<Value, BotError> {
 /// A new job's id and the write that stores it (if nothing is stored under its key yet): for
 /// callers that save a job in the same atomic batch as other records.
 pub(crate) fn job_write_op(
-    now_ms: u64,
     at_ms: u64,
     address: &Address,
     action: JobAction,
@@ -136,7 +148,7 @@ pub(crate) fn job_write_op(
             "a job's address needs a channelId and a user id".into(),
         ));
     }
-    let id = new_id(now_ms, at_ms);
+    let id = new_id(at_ms);
     let job = Job {
         id: id.clone(),
         at: at_ms,

@@ -7,7 +7,9 @@
 use crate::contracts::error::BotError;
 use crate::model::dialog::Dialog;
 use crate::model::dialog::prompts::{PromptDialog, PromptKind};
-use crate::model::session::ResolveId;
+use crate::model::dialog::waterfall::{StepFn, Waterfall};
+use crate::model::result::DialogResult;
+use crate::model::session::{ResolveId, Session};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// use botcore::{Library, Waterfall};
-/// let survey = Library::new("survey").dialog("main", Waterfall::new().step(|s, _| { s.end_dialog(); Ok(()) }));
+/// let survey = Library::new("survey").dialog("main", Waterfall::new().step(async |s, _| s.end_dialog()));
 /// assert_eq!(survey.name(), "survey");
 /// ```
 #[derive(Clone)]
@@ -62,6 +64,14 @@ impl Library {
     pub fn dialog(mut self, id: impl Into<String>, dialog: impl Dialog) -> Self {
         self.dialogs.push((id.into(), Arc::new(dialog)));
         self
+    }
+
+    /// Adds a dialog that is one function (see [`BotBuilder::dialog_fn`](crate::BotBuilder::dialog_fn)).
+    pub fn dialog_fn<F, O>(self, id: impl Into<String>, step: F) -> Self
+    where
+        F: AsyncFn(&mut Session, DialogResult) -> O + for<'a> StepFn<'a> + 'static,
+    {
+        self.dialog(id, Waterfall::new().step(step))
     }
 
     /// Adds a child library.
@@ -143,7 +153,6 @@ impl ResolveId for Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Waterfall;
 
     fn reg() -> Registry {
         let root = Library::new("*")

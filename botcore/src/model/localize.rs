@@ -58,11 +58,6 @@ impl Localizer {
         Ok(self.add(locale, map))
     }
 
-    /// Whether any table was added (when none was, sends skip the lookup).
-    pub fn is_empty(&self) -> bool {
-        self.tables.is_empty()
-    }
-
     /// Looks `key` up: `locale`, its language, the default locale, then the system strings.
     pub fn lookup(&self, locale: &str, key: &str) -> Option<&str> {
         let mut found = None;

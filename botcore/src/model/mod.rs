@@ -4,6 +4,7 @@
 //! scheduled jobs), which the engine carries out. Imports only the contracts.
 
 pub(crate) mod address_record;
+pub(crate) mod data;
 pub(crate) mod dialog;
 pub(crate) mod effects;
 pub(crate) mod held;
@@ -13,4 +14,5 @@ pub(crate) mod localize;
 pub(crate) mod proactive_mode;
 pub(crate) mod result;
 pub(crate) mod session;
+pub(crate) mod stack;
 pub(crate) mod state;

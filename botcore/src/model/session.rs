@@ -8,13 +8,15 @@ use crate::contracts::address::Address;
 use crate::contracts::clock::Clock;
 use crate::contracts::error::BotError;
 use crate::contracts::message::{Message, MessageKind};
-use crate::model::effects::{Effects, StackOp};
+use crate::model::data::{Data, DataMut};
+use crate::model::effects::Effects;
 use crate::model::job::{JobAction, job_write_op};
 use crate::model::localize::Localizer;
-use crate::model::result::DialogResult;
 use crate::model::state::{Bag, Frame, PREFERRED_LOCALE};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +30,6 @@ pub struct Session {
     pub(crate) private: Bag,
     pub(crate) stack: Vec<Frame>,
     pub(crate) effects: Effects,
-    pub(crate) scratch: Map<String, Value>,
     pub(crate) proactive: bool,
     pub(crate) last_access: u64,
 }
@@ -40,12 +41,16 @@ pub(crate) trait ResolveId: Send + Sync {
     fn resolve<'a>(&'a self, id: &str, top: Option<&str>) -> Result<&'a str, BotError>;
 }
 
-/// What a session needs from its bot: id resolution, strings, time.
+/// What a session needs from its bot: id resolution, strings, time, the app's shared data.
 pub(crate) struct SessionEnv {
     pub(crate) ids: Arc<dyn ResolveId>,
     pub(crate) localizer: Localizer,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) app_data: AppData,
 }
+
+/// Values the app shares with every step (a database pool, settings), by type.
+pub(crate) type AppData = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -98,53 +103,118 @@ impl Session {
             .push(Message::of_kind(MessageKind::Typing, &self.message.address));
     }
 
+    /// The value of type `T` the bot was built with
+    /// ([`BotBuilder::app_data`](crate::BotBuilder::app_data)): how steps reach shared
+    /// things such as a database pool or settings.
+    ///
+    /// ```
+    /// # use botcore::{Bot, Waterfall};
+    /// struct Settings { greeting: String }
+    /// let bot = Bot::builder()
+    ///     .app_data(Settings { greeting: "Welcome!".into() })
+    ///     .dialog_fn("/", async |s, _| -> Result<(), botcore::StepError> {
+    ///         let settings = s.app_data::<Settings>()?;
+    ///         s.send(settings.greeting.as_str());
+    ///         s.end_dialog();
+    ///         Ok(())
+    ///     });
+    /// ```
+    pub fn app_data<T: Send + Sync + 'static>(&self) -> Result<Arc<T>, BotError> {
+        self.env
+            .app_data
+            .get(&TypeId::of::<T>())
+            .cloned()
+            .and_then(|v| v.downcast::<T>().ok())
+            .ok_or(BotError::Config(
+                "no app data of the type asked for: add it with BotBuilder::app_data",
+            ))
+    }
+
+    /// The text of the incoming message.
+    pub fn text(&self) -> &str {
+        &self.message.text
+    }
+
     /// User data: shared by every conversation of this user.
-    pub fn user_data(&self) -> &Map<String, Value> {
-        &self.user.data
-    }
-
-    /// User data, for changing.
-    pub fn user_data_mut(&mut self) -> &mut Map<String, Value> {
-        self.user.dirty = true;
-        &mut self.user.data
-    }
-
-    /// Conversation data: shared by every user of this conversation.
-    pub fn conversation_data(&self) -> &Map<String, Value> {
-        &self.conversation.data
-    }
-
-    /// Conversation data, for changing.
-    pub fn conversation_data_mut(&mut self) -> &mut Map<String, Value> {
-        self.conversation.dirty = true;
-        &mut self.conversation.data
-    }
-
-    /// Private conversation data: this user in this conversation.
-    pub fn private_conversation_data(&self) -> &Map<String, Value> {
-        &self.private.data
-    }
-
-    /// Private conversation data, for changing.
-    pub fn private_conversation_data_mut(&mut self) -> &mut Map<String, Value> {
-        self.private.dirty = true;
-        &mut self.private.data
-    }
-
-    /// The data of the dialog on top of the stack (an empty scratch map when the stack is empty).
-    pub fn dialog_data(&self) -> &Map<String, Value> {
-        self.stack.last().map(|f| &f.state).unwrap_or(&self.scratch)
-    }
-
-    /// The data of the dialog on top of the stack, for changing.
-    pub fn dialog_data_mut(&mut self) -> &mut Map<String, Value> {
-        match self.stack.last_mut() {
-            Some(f) => &mut f.state,
-            None => &mut self.scratch,
+    ///
+    /// ```
+    /// # use botcore::Session;
+    /// #[derive(Default, serde::Serialize, serde::Deserialize)]
+    /// struct Profile { name: String }
+    /// # fn f(s: &mut Session) -> Result<(), botcore::BotError> {
+    /// let profile: Profile = s.user_data().get()?;
+    /// s.user_data_mut().set(&Profile { name: "Ann".into() })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn user_data(&self) -> Data<'_> {
+        Data {
+            what: "user data",
+            map: Some(&self.user.data),
         }
     }
 
-    /// The dialog stack, bottom first.
+    /// User data, for changing.
+    pub fn user_data_mut(&mut self) -> DataMut<'_> {
+        DataMut {
+            what: "user data",
+            map: Some(&mut self.user.data),
+            dirty: Some(&mut self.user.dirty),
+        }
+    }
+
+    /// Conversation data: shared by every user of this conversation.
+    pub fn conversation_data(&self) -> Data<'_> {
+        Data {
+            what: "conversation data",
+            map: Some(&self.conversation.data),
+        }
+    }
+
+    /// Conversation data, for changing.
+    pub fn conversation_data_mut(&mut self) -> DataMut<'_> {
+        DataMut {
+            what: "conversation data",
+            map: Some(&mut self.conversation.data),
+            dirty: Some(&mut self.conversation.dirty),
+        }
+    }
+
+    /// Private conversation data: this user in this conversation.
+    pub fn private_conversation_data(&self) -> Data<'_> {
+        Data {
+            what: "private conversation data",
+            map: Some(&self.private.data),
+        }
+    }
+
+    /// Private conversation data, for changing.
+    pub fn private_conversation_data_mut(&mut self) -> DataMut<'_> {
+        DataMut {
+            what: "private conversation data",
+            map: Some(&mut self.private.data),
+            dirty: Some(&mut self.private.dirty),
+        }
+    }
+
+    /// The data of the dialog on top of the stack (empty when the stack is empty).
+    pub fn dialog_data(&self) -> Data<'_> {
+        Data {
+            what: "dialog data",
+            map: self.stack.last().map(|f| &f.state),
+        }
+    }
+
+    /// The data of the dialog on top of the stack, for changing. With no dialog on the stack,
+    /// writes are a [`BotError::NoActiveDialog`] rather than lost.
+    pub fn dialog_data_mut(&mut self) -> DataMut<'_> {
+        DataMut {
+            what: "dialog data",
+            map: self.stack.last_mut().map(|f| &mut f.state),
+            dirty: None,
+        }
+    }
+
+    /// The dialog stack, bottom first (ids and raw data, for inspection and tests).
     pub fn stack(&self) -> &[Frame] {
         &self.stack
     }
@@ -152,96 +222,6 @@ impl Session {
     /// The id of the dialog on top, if any.
     pub fn current_dialog(&self) -> Option<&str> {
         self.stack.last().map(|f| f.id.as_str())
-    }
-
-    fn queue(&mut self, op: StackOp) {
-        self.effects.queue(op);
-    }
-
-    /// Resolves `id` against the dialog on top (unqualified ids use its library, then `*`).
-    fn resolve(&self, id: &str) -> Result<String, BotError> {
-        self.env
-            .ids
-            .resolve(id, self.current_dialog())
-            .map(str::to_owned)
-    }
-
-    /// Begins the dialog `id` on top of the current one. The current dialog is resumed with the
-    /// child's result when it ends. Unknown ids return [`BotError::DialogNotFound`] and queue nothing.
-    pub fn begin_dialog(&mut self, id: &str, args: Option<Value>) -> Result<(), BotError> {
-        let id = self.resolve(id)?;
-        self.queue(StackOp::Begin { id, args });
-        Ok(())
-    }
-
-    /// Ends the current dialog and begins `id` in its place; the parent is not resumed in between.
-    pub fn replace_dialog(&mut self, id: &str, args: Option<Value>) -> Result<(), BotError> {
-        let id = self.resolve(id)?;
-        self.queue(StackOp::Replace { id, args });
-        Ok(())
-    }
-
-    /// Ends the current dialog; the parent resumes with a completed result and no value.
-    pub fn end_dialog(&mut self) {
-        self.queue(StackOp::End(DialogResult::default()));
-    }
-
-    /// Ends the current dialog, handing `result` to the parent.
-    pub fn end_dialog_with_result(&mut self, result: DialogResult) {
-        self.queue(StackOp::End(result));
-    }
-
-    /// Resumes the current dialog with `value` (a waterfall moves to its next step: v3 `next()`).
-    pub fn next(&mut self, value: Option<Value>) {
-        self.queue(StackOp::Resume(DialogResult::completed(value)));
-    }
-
-    /// Resumes the current dialog with a result of any reason (e.g. [`ResumeReason::Back`](crate::ResumeReason::Back)).
-    pub fn resume_with(&mut self, result: DialogResult) {
-        self.queue(StackOp::Resume(result));
-    }
-
-    /// Cancels the current dialog (or, with `id`, the newest frame with that id and everything
-    /// above it); the parent resumes with [`ResumeReason::Canceled`](crate::ResumeReason::Canceled).
-    pub fn cancel_dialog(&mut self, id: Option<&str>) -> Result<(), BotError> {
-        let id = id.map(|i| self.resolve(i)).transpose()?;
-        self.queue(StackOp::Cancel { id, then: None });
-        Ok(())
-    }
-
-    /// Cancels like [`cancel_dialog`](Self::cancel_dialog), then begins `replace_with` in place
-    /// of the canceled frames instead of resuming the parent.
-    pub fn cancel_and_begin(
-        &mut self,
-        id: Option<&str>,
-        replace_with: &str,
-        args: Option<Value>,
-    ) -> Result<(), BotError> {
-        let id = id.map(|i| self.resolve(i)).transpose()?;
-        let with = self.resolve(replace_with)?;
-        self.queue(StackOp::Cancel {
-            id,
-            then: Some((with, args)),
-        });
-        Ok(())
-    }
-
-    /// Sends `text` (if any) and an endOfConversation (`completedSuccessfully`), clears the stack,
-    /// conversation data and private conversation data. User data is kept.
-    pub fn end_conversation(&mut self, text: Option<&str>) {
-        if let Some(t) = text {
-            self.send(t);
-        }
-        self.queue(StackOp::EndConversation {
-            code: "completedSuccessfully",
-        });
-    }
-
-    /// Clears the stack and begins `id` (default: the root dialog `*:/`).
-    pub fn reset(&mut self, id: Option<&str>, args: Option<Value>) -> Result<(), BotError> {
-        let id = id.map(|i| self.resolve(i)).transpose()?;
-        self.queue(StackOp::Reset { id, args });
-        Ok(())
     }
 
     fn preferred_locale_opt(&self) -> Option<&str> {
@@ -262,7 +242,9 @@ impl Session {
 
     /// Stores the user's preferred locale (in user data, v3 key `BotBuilder.Data.PreferredLocale`).
     pub fn set_preferred_locale(&mut self, locale: &str) {
-        self.user_data_mut()
+        self.user.dirty = true;
+        self.user
+            .data
             .insert(PREFERRED_LOCALE.into(), Value::String(locale.into()));
     }
 
@@ -280,7 +262,7 @@ impl Session {
     }
 
     /// Schedules `action` for this user `delay` from now and returns the job's id (for
-    /// [`Bot::cancel_scheduled`](crate::Bot::cancel_scheduled)). The job is saved atomically
+    /// [`Scheduler::cancel`](crate::proactive::scheduler::Scheduler::cancel)). The job is saved atomically
     /// with the turn's state: if the turn is not saved, nothing is scheduled.
     pub fn schedule_in(&mut self, delay: Duration, action: JobAction) -> Result<String, BotError> {
         let delay = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
@@ -292,8 +274,7 @@ impl Session {
     /// [`schedule_in`](Self::schedule_in).
     pub fn schedule_at(&mut self, at_ms: u64, action: JobAction) -> Result<String, BotError> {
         let address = self.message.address.without_reply();
-        let now = self.env.clock.now_ms();
-        let (id, op) = job_write_op(now, at_ms, &address, action, None)?;
+        let (id, op) = job_write_op(at_ms, &address, action, None)?;
         self.effects.scheduled.push(op);
         Ok(id)
     }

@@ -8,6 +8,7 @@
 use crate::contracts::address::Address;
 use crate::contracts::error::BotError;
 use crate::contracts::storage::Version;
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -91,11 +92,8 @@ impl StateKeys {
 /// Escapes `/` and `%` in a key component, so ids containing `/` cannot make two users' keys
 /// collide (`a/b` + `c` vs `a` + `b/c`).
 fn escape(id: &str) -> std::borrow::Cow<'_, str> {
-    if id.contains(['/', '%']) {
-        std::borrow::Cow::Owned(id.replace('%', "%25").replace('/', "%2F"))
-    } else {
-        std::borrow::Cow::Borrowed(id)
-    }
+    const KEY_SEPARATORS: &AsciiSet = &AsciiSet::EMPTY.add(b'/').add(b'%');
+    utf8_percent_encode(id, KEY_SEPARATORS).into()
 }
 
 fn join(parts: &[&str]) -> String {

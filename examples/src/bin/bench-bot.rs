@@ -14,16 +14,17 @@
 //! Prints `bench-bot listening on http://ADDR/api/messages ...` to stdout once it accepts
 //! connections (`--addr 127.0.0.1:0` picks a free port).
 
-use botcore::Storage;
 use botcore::proactive::fanout::FanOutAction;
-use botcore::{Bot, Message, Value, Waterfall, json, prompts};
+use botcore::{Bot, BotError, Storage, Waterfall, prompts};
+use clap::{Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use storage_memory::MemoryStorage;
 use storage_redis::RedisStorage;
-use transport_http::axum::body::Bytes;
 use transport_http::axum::extract::State;
+use transport_http::axum::extract::rejection::JsonRejection;
 use transport_http::axum::http::StatusCode;
 use transport_http::axum::response::{IntoResponse, Response};
 use transport_http::axum::routing::{get, post};
@@ -33,97 +34,158 @@ use transport_http::{HttpSettings, HttpTransport};
 /// How many proactive sends of one notify run at once.
 const FAN_OUT_CONCURRENCY: usize = 256;
 
+/// The bench bot: echo, a profile waterfall and a proactive notify, over the Bot Framework
+/// protocol with auth off.
+#[derive(Debug, Parser)]
 struct Args {
+    /// Where to listen (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:3978")]
     addr: String,
-    storage: String,
+    /// Where state lives (redis: at REDIS_URL, default redis://127.0.0.1:6379/).
+    #[arg(long, value_enum, default_value_t = StorageKind::Memory)]
+    storage: StorageKind,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:3978".into(),
-        storage: "memory".into(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => args.addr = value()?,
-            "--storage" => args.storage = value()?,
-            "-h" | "--help" => {
-                return Err("usage: bench-bot [--addr 127.0.0.1:3978] [--storage memory|redis] (redis: REDIS_URL)".into());
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(args)
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StorageKind {
+    Memory,
+    Redis,
 }
 
-fn root_dialog() -> Waterfall {
-    Waterfall::new().step(|s, _| {
-        let text = s.message().text.trim().to_owned();
-        if text == "profile" {
-            return s.begin_dialog("profile", None);
-        }
-        s.send(format!("echo: {text}"));
-        Ok(())
-    })
+/// The profile dialog's data.
+#[derive(Default, Serialize, Deserialize)]
+struct Profile {
+    name: String,
 }
 
 fn profile_dialog() -> Waterfall {
     Waterfall::new()
-        .step(|s, _| prompts::text(s, "What is your name?"))
-        .step(|s, r| {
-            s.dialog_data_mut()
-                .insert("name".into(), r.value.unwrap_or(Value::Null));
-            prompts::number(s, "How old are you?")
+        .step(async |s, _| prompts::text(s, "What is your name?"))
+        .step(async |s, r| {
+            let name = r.text()?.to_owned();
+            s.dialog_data_mut().set(&Profile { name })?;
+            prompts::number(s, "How old are you?");
+            Ok(())
         })
-        .step(|s, r| {
-            let name = s
-                .dialog_data()
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let age = r.value.map(|v| v.to_string()).unwrap_or_default();
-            s.send(format!("Thanks {name}, you are {age}."));
+        .step(async |s, r| {
+            let Profile { name } = s.dialog_data().get()?;
+            s.send(format!("Thanks {name}, you are {}.", r.number()?));
             s.end_dialog();
             Ok(())
         })
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "error": e.to_string() })),
-    )
-        .into_response()
+/// `POST /api/notify`: anything but a non-empty `text` sends "notify".
+#[derive(Deserialize)]
+struct Notify {
+    text: String,
 }
 
-async fn notify(State(bot): State<Bot>, body: Bytes) -> Response {
-    let text = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v.get("text")?.as_str().map(str::to_owned))
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "notify".into());
-    let addresses = match bot.all_addresses().await {
-        Ok(a) => a,
-        Err(e) => return unavailable(e),
+#[derive(Serialize)]
+struct Notified {
+    addresses: usize,
+}
+
+#[derive(Serialize)]
+struct Count {
+    count: usize,
+}
+
+/// A storage outage, answered `503 {"error": "..."}`.
+struct Unavailable(BotError);
+
+impl From<BotError> for Unavailable {
+    fn from(e: BotError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for Unavailable {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Failure {
+            error: String,
+        }
+        let error = self.0.to_string();
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Failure { error })).into_response()
+    }
+}
+
+async fn notify(
+    State(bot): State<Bot>,
+    body: Result<Json<Notify>, JsonRejection>,
+) -> Result<Json<Notified>, Unavailable> {
+    let text = match body {
+        Ok(Json(Notify { text })) if !text.is_empty() => text,
+        _ => "notify".into(),
     };
+    let addresses = bot.address_book().all().await?;
     let n = addresses.len();
     tokio::spawn(async move {
-        let action = FanOutAction::Message(Message::default().text(text));
-        let results = bot.fan_out(addresses, action, FAN_OUT_CONCURRENCY).await;
+        let action = FanOutAction::message(text);
+        let results = bot
+            .fan_out(addresses, action)
+            .concurrency(FAN_OUT_CONCURRENCY)
+            .await;
         let failed = results.iter().filter(|r| r.result.is_err()).count();
         tracing::info!(sent = results.len() - failed, failed, "notify done");
     });
-    Json(json!({ "addresses": n })).into_response()
+    Ok(Json(Notified { addresses: n }))
 }
 
-async fn addresses(State(bot): State<Bot>) -> Response {
-    match bot.all_addresses().await {
-        Ok(a) => Json(json!({ "count": a.len() })).into_response(),
-        Err(e) => unavailable(e),
-    }
+async fn addresses(State(bot): State<Bot>) -> Result<Json<Count>, Unavailable> {
+    let all = bot.address_book().all().await?;
+    Ok(Json(Count { count: all.len() }))
+}
+
+async fn storage(kind: StorageKind) -> Result<Arc<dyn Storage>, String> {
+    Ok(match kind {
+        StorageKind::Memory => Arc::new(MemoryStorage::new()),
+        StorageKind::Redis => {
+            let url =
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+            let redis = RedisStorage::connect(&url)
+                .await
+                .map_err(|e| format!("cannot use Redis at {url}: {e}"))?;
+            Arc::new(redis.with_namespace(format!("bench-bot-{}", std::process::id())))
+        }
+    })
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    let storage = storage(args.storage).await?;
+    let transport = HttpTransport::new(HttpSettings::without_auth()).map_err(|e| e.to_string())?;
+    let bot = Bot::builder()
+        .dialog_fn("/", async |s, _| {
+            let text = s.text().trim().to_owned();
+            if text == "profile" {
+                s.begin_dialog("profile");
+            } else {
+                s.send(format!("echo: {text}"));
+            }
+        })
+        .dialog("profile", profile_dialog())
+        .storage_arc(storage)
+        .connector(transport.connector())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let app = Router::new()
+        .route("/api/notify", post(notify))
+        .route("/api/addresses", get(addresses))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(bot.clone())
+        .merge(transport.router(bot));
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local = listener.local_addr().map_or(args.addr, |a| a.to_string());
+    let storage = args.storage.to_possible_value().unwrap_or_default();
+    let storage = storage.get_name();
+    println!("bench-bot listening on http://{local}/api/messages storage={storage} auth=off");
+    let _ = std::io::stdout().flush();
+    transport_http::axum::serve(listener, app)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -135,74 +197,7 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let storage: Arc<dyn Storage> = match args.storage.as_str() {
-        "memory" => Arc::new(MemoryStorage::new()),
-        "redis" => {
-            let url =
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
-            match RedisStorage::connect(&url).await {
-                Ok(r) => Arc::new(r.with_namespace(format!("bench-bot-{}", std::process::id()))),
-                Err(e) => {
-                    eprintln!("bench-bot: cannot use Redis at {url}: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-        other => {
-            eprintln!("bench-bot: --storage {other} is not supported (memory or redis)");
-            return ExitCode::from(2);
-        }
-    };
-    let transport = match HttpTransport::new(HttpSettings::without_auth()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("bench-bot: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let bot = Bot::builder()
-        .dialog("/", root_dialog())
-        .dialog("profile", profile_dialog())
-        .storage_arc(storage)
-        .connector(transport.connector())
-        .build();
-    let bot = match bot {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("bench-bot: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let app = Router::new()
-        .route("/api/notify", post(notify))
-        .route("/api/addresses", get(addresses))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(bot.clone())
-        .merge(transport.router(bot));
-    let listener = match tokio::net::TcpListener::bind(&args.addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("bench-bot: cannot listen on {}: {e}", args.addr);
-            return ExitCode::FAILURE;
-        }
-    };
-    let local = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or(args.addr);
-    println!(
-        "bench-bot listening on http://{local}/api/messages storage={} auth=off",
-        args.storage
-    );
-    let _ = std::io::stdout().flush();
-    match transport_http::axum::serve(listener, app).await {
+    match serve(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench-bot: {e}");

@@ -1,45 +1,45 @@
 //! `cargo run`: the survey-interruption demo. Chat in the terminal; the same bot also serves
 //! the Bot Framework protocol and the proactive webhooks on 127.0.0.1:3978.
 
-use botcore::Bot;
 use botcore::ByChannel;
-use examples::webhooks::{self, LastAddress, WebhookSettings};
+use clap::Parser;
+use examples::webhooks::{self, WebhookSettings};
 use examples::{console, standup, survey};
 use std::time::Duration;
 use storage_memory::MemoryStorage;
 use transport_http::{HttpSettings, HttpTransport};
 
-const ADDR: &str = "127.0.0.1:3978";
+/// The survey that interrupts, in the terminal (Ctrl-D to quit) and over HTTP (auth off).
+#[derive(Debug, Parser)]
+struct Args {
+    /// Where to serve HTTP [default: $BOTCORE_DEMO_ADDR, else 127.0.0.1:3978]
+    #[arg(long)]
+    addr: Option<String>,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let Args { addr } = Args::parse();
+    let addr = addr.or_else(|| std::env::var("BOTCORE_DEMO_ADDR").ok());
+    let addr = addr.unwrap_or_else(|| "127.0.0.1:3978".into());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let addr = std::env::var("BOTCORE_DEMO_ADDR").unwrap_or_else(|_| ADDR.to_owned());
     // Local demo only: no Bot Framework credentials, so inbound auth is off (a warning is logged).
     let transport = HttpTransport::new(HttpSettings::without_auth())?;
-    let last = LastAddress::default();
-    let custom_api = format!("http://{addr}/api/CustomWebApi");
-    let bot: Bot = survey::bot(Some(custom_api))
+    let settings = WebhookSettings::default();
+    let terminal = console::ConsoleConnector::stdout();
+    let bot = survey::bot(Some(format!("http://{addr}/api/CustomWebApi")))
         .dialog("standup", standup::standup_dialog())
-        .middleware(last.clone())
-        .connector(
-            ByChannel::new(transport.connector())
-                .route(console::CHANNEL_ID, console::ConsoleConnector::stdout()),
-        )
+        .middleware(settings.last_address.clone())
+        .connector(ByChannel::new(transport.connector()).route(console::CHANNEL_ID, terminal))
         .storage(MemoryStorage::new())
         .build()?;
-    let app = transport.router(bot.clone()).merge(webhooks::router(
-        bot.clone(),
-        WebhookSettings {
-            last_address: last,
-            ..Default::default()
-        },
-    ));
+    let hooks = webhooks::router(bot.clone(), settings);
+    let app = transport.router(bot.clone()).merge(hooks);
     match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => {
             eprintln!(
@@ -57,6 +57,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("botcore demo: the survey that interrupts. Say hi (Ctrl-D to quit).");
     let _ticker = console::spawn_ticker(bot.clone(), Duration::from_millis(250));
-    console::run(&bot, tokio::io::BufReader::new(tokio::io::stdin())).await?;
-    Ok(())
+    Ok(console::run(&bot, tokio::io::BufReader::new(tokio::io::stdin())).await?)
 }

@@ -7,11 +7,26 @@
 use async_trait::async_trait;
 use botcore::{
     Address, Bot, ChannelAccount, Connector, DeliveryError, Message, Precondition, Receipt,
-    Storage, Waterfall, WriteOp, json,
+    Storage, WriteOp, json,
 };
+use clap::Parser;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use storage_memory::MemoryStorage;
+
+/// Echo turns per second through botcore, against a storage-only floor.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Turns to run.
+    #[arg(default_value_t = 200_000)]
+    turns: usize,
+    /// Conversations the turns go round.
+    #[arg(default_value_t = 1_000, value_name = "CONVERSATIONS")]
+    convs: usize,
+    /// Run only the botcore path, once (for profilers).
+    #[arg(value_parser = ["core-only"])]
+    mode: Option<String>,
+}
 
 #[derive(Debug, Default)]
 struct CountingConnector(AtomicU64);
@@ -20,9 +35,10 @@ struct CountingConnector(AtomicU64);
 impl Connector for CountingConnector {
     async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError> {
         self.0.fetch_add(1, Ordering::Relaxed);
+        let conversation_id = message.address.conversation_id().unwrap_or("").to_owned();
         Ok(Receipt {
             activity_id: None,
-            conversation_id: message.address.conversation_id().unwrap_or("").to_owned(),
+            conversation_id,
         })
     }
     async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError> {
@@ -31,24 +47,18 @@ impl Connector for CountingConnector {
 }
 
 fn address(i: usize) -> Address {
-    Address::new(
-        "bench",
-        ChannelAccount::new(format!("user-{i}")),
-        ChannelAccount::new("bot"),
-    )
-    .with_conversation(format!("conv-{i}"))
-    .with_service_url("http://127.0.0.1:1")
+    let user = ChannelAccount::new(format!("user-{i}"));
+    Address::new("bench", user, ChannelAccount::new("bot"))
+        .with_conversation(format!("conv-{i}"))
+        .with_service_url("http://127.0.0.1:1")
 }
 
 async fn botcore_turns(turns: usize, convs: usize) -> f64 {
-    let echo = Waterfall::new().step(|s, _| {
-        let text = format!("echo: {}", s.message().text);
-        s.send(text);
-        s.end_dialog();
-        Ok(())
-    });
     let bot = Bot::builder()
-        .dialog("/", echo)
+        .dialog_fn("/", async |s, _| {
+            s.send(format!("echo: {}", s.text()));
+            s.end_dialog();
+        })
         .connector(CountingConnector::default())
         .storage(MemoryStorage::new())
         .build()
@@ -58,9 +68,8 @@ async fn botcore_turns(turns: usize, convs: usize) -> f64 {
     for t in 0..turns {
         let mut a = addrs[t % convs].clone();
         a.id = Some(format!("m{t}"));
-        bot.receive(Message::to(&a).text("hello"))
-            .await
-            .expect("turn");
+        let message = Message::to(&a).text("hello");
+        bot.receive(message).await.expect("turn");
     }
     turns as f64 / start.elapsed().as_secs_f64()
 }
@@ -80,39 +89,29 @@ async fn storage_floor(turns: usize, convs: usize) -> f64 {
     let start = Instant::now();
     for t in 0..turns {
         let k = &keys[t % convs];
-        let read = storage
-            .read_many(&[&k[0], &k[1], &k[2]])
-            .await
-            .expect("read");
+        let refs: [&str; 3] = [&k[0], &k[1], &k[2]];
+        let read = storage.read_many(&refs).await.expect("read");
         let pre = match &read[2] {
             Some(s) => Precondition::IfMatch(s.version),
             None => Precondition::IfAbsent,
         };
         let v = json!({"BotBuilder.Data.SessionState": {"callstack": [], "lastAccess": t, "version": 0.0}});
-        storage
-            .write_many(vec![WriteOp::put(k[2].clone(), v, pre)])
-            .await
-            .expect("write");
+        let write = WriteOp::put(k[2].clone(), v, pre);
+        storage.write_many(vec![write]).await.expect("write");
     }
     turns as f64 / start.elapsed().as_secs_f64()
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let turns: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
-    let convs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
-    let core_only = args.next().as_deref() == Some("core-only");
+    let Args { turns, convs, mode } = Args::parse();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        if core_only {
-            // For profilers: only the botcore path.
-            println!(
-                "botcore echo:   {:>12.0} turns/s",
-                botcore_turns(turns, convs).await
-            );
+        if mode.is_some() {
+            let core = botcore_turns(turns, convs).await;
+            println!("botcore echo:   {core:>12.0} turns/s");
             return;
         }
         // Warm up both paths once.

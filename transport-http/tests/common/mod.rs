@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 use botcore::{
-    Address, Bot, Connector, DeliveryError, EventAction, Message, Receipt, Waterfall, prompts,
+    Address, Bot, Connector, DeliveryError, EventAction, Message, Receipt, StepError, Waterfall,
+    prompts,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -13,6 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use transport_http::axum::Router;
+
+pub mod fake_connector;
 
 pub const APP_ID: &str = "test-app-id";
 pub const ISSUER: &str = "https://api.botframework.com";
@@ -84,31 +87,33 @@ impl Seen {
 /// The bench bot's behaviour: echo, `profile` waterfall, `fail` raises a dialog error.
 pub fn test_bot(connector: impl Connector, storage: impl botcore::Storage) -> (Bot, Seen) {
     let seen = Seen::default();
-    let (s1, s2) = (seen.clone(), seen.clone());
-    let root = Waterfall::new().step(move |s, _| {
+    let s2 = seen.clone();
+    let root = Waterfall::new().step(async |s, _| -> Result<(), StepError> {
+        let s1 = s.app_data::<Seen>()?;
         s1.turns.fetch_add(1, Ordering::SeqCst);
         *s1.last.lock().unwrap() = Some(s.message().clone());
         let text = s.message().text.trim().to_owned();
         match text.as_str() {
-            "profile" => s.begin_dialog("profile", None),
-            "fail" => Err(botcore::BotError::dialog("boom")),
-            _ => {
-                s.send(format!("echo: {text}"));
-                Ok(())
-            }
+            "profile" => s.begin_dialog("profile"),
+            "fail" => Err(botcore::BotError::dialog("boom"))?,
+            _ => s.send(format!("echo: {text}")),
         }
+        Ok(())
     });
     let profile = Waterfall::new()
-        .step(|s, _| prompts::text(s, "What is your name?"))
-        .step(|s, r| {
+        .step(async |s, _| prompts::text(s, "What is your name?"))
+        .step(async |s, r| -> Result<(), StepError> {
             s.dialog_data_mut()
+                .json_mut()?
                 .insert("name".into(), r.value.clone().unwrap_or(Value::Null));
-            prompts::number(s, "How old are you?")
+            prompts::number(s, "How old are you?");
+            Ok(())
         })
-        .step(|s, r| {
+        .step(async |s, r| {
             let name = s
                 .dialog_data()
-                .get("name")
+                .json()
+                .and_then(|d| d.get("name"))
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned();
@@ -118,6 +123,7 @@ pub fn test_bot(connector: impl Connector, storage: impl botcore::Storage) -> (B
             Ok(())
         });
     let bot = Bot::builder()
+        .app_data(seen.clone())
         .dialog("/", root)
         .dialog("profile", profile)
         .on_event(move |m| {

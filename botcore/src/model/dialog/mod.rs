@@ -6,6 +6,7 @@
 //! bot's driver carries it out after the handler returns, in a loop (no recursion).
 
 pub mod prompts;
+pub(crate) mod recognize;
 pub(crate) mod waterfall;
 
 use crate::contracts::error::BotError;

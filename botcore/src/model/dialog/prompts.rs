@@ -10,20 +10,26 @@
 //! ```
 //! use botcore::{prompts, Prompt, Waterfall};
 //! let order = Waterfall::new()
-//!     .step(|s, _| prompts::number(s, "How many coffees?"))
-//!     .step(|s, r| Prompt::choice("Which size?", ["small", "medium", "large"]).max_retries(2).begin(s))
-//!     .step(|s, r| { s.end_dialog(); Ok(()) });
+//!     .step(async |s, _| prompts::number(s, "How many coffees?"))
+//!     .step(async |s, _| Prompt::choice("Which size?", ["small", "medium", "large"]).max_retries(2).begin(s))
+//!     .step(async |s, r| {
+//!         let size = r.choice()?;
+//!         s.send(format!("A {} one.", size.value));
+//!         s.end_dialog();
+//!         Ok(())
+//!     });
 //! # let _ = order;
 //! ```
 
 use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
 use crate::model::dialog::Dialog;
+use crate::model::dialog::recognize::{parse_choice, parse_confirm};
 use crate::model::result::{DialogResult, ResumeReason};
 use crate::model::session::Session;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The library the built-in prompts live in.
 pub const LIBRARY: &str = "BotBuilder";
@@ -141,32 +147,34 @@ impl Prompt {
         self
     }
 
-    /// Begins the prompt on top of the current dialog.
-    pub fn begin(self, session: &mut Session) -> Result<(), BotError> {
-        let args = serde_json::to_value(&self).map_err(BotError::dialog)?;
-        session.begin_dialog(self.kind.dialog_id(), Some(args))
+    /// Begins the prompt on top of the current dialog; the answer goes to the next step of
+    /// the dialog that began it.
+    pub fn begin(self, session: &mut Session) {
+        session.begin_dialog_with(self.kind.dialog_id(), &self);
     }
 }
 
-/// Asks for any text.
-pub fn text(session: &mut Session, prompt: &str) -> Result<(), BotError> {
+/// Asks for any text; the next step reads it with [`DialogResult::text`].
+pub fn text(session: &mut Session, prompt: &str) {
     Prompt::text(prompt).begin(session)
 }
 
-/// Asks for a number.
-pub fn number(session: &mut Session, prompt: &str) -> Result<(), BotError> {
+/// Asks for a number; the next step reads it with [`DialogResult::number`].
+pub fn number(session: &mut Session, prompt: &str) {
     Prompt::number(prompt).begin(session)
 }
 
-/// Asks yes or no.
-pub fn confirm(session: &mut Session, prompt: &str) -> Result<(), BotError> {
+/// Asks yes or no; the next step reads it with [`DialogResult::confirm`].
+pub fn confirm(session: &mut Session, prompt: &str) {
     Prompt::confirm(prompt).begin(session)
 }
 
-/// Asks for one of `choices`.
-pub fn choice(session: &mut Session, prompt: &str, choices: &[&str]) -> Result<(), BotError> {
+/// Asks for one of `choices`; the next step reads it with [`DialogResult::choice`].
+pub fn choice(session: &mut Session, prompt: &str, choices: &[&str]) {
     Prompt::choice(prompt, choices.iter().copied()).begin(session)
 }
+
+pub use crate::model::dialog::recognize::parse_number;
 
 const OPTIONS: &str = "options";
 const TURNS: &str = "turns";
@@ -176,12 +184,18 @@ const RETRIED: &str = "retried";
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PromptDialog(pub(crate) PromptKind);
 
+fn state(session: &Session, key: &str) -> Option<Value> {
+    session.stack.last()?.state.get(key).cloned()
+}
+
+fn set_state(session: &mut Session, key: &str, value: Value) {
+    if let Some(frame) = session.stack.last_mut() {
+        frame.state.insert(key.into(), value);
+    }
+}
+
 fn options(session: &Session) -> Result<Prompt, BotError> {
-    let v = session
-        .dialog_data()
-        .get(OPTIONS)
-        .cloned()
-        .unwrap_or(Value::Null);
+    let v = state(session, OPTIONS).unwrap_or(Value::Null);
     serde_json::from_value(v).map_err(|e| BotError::CorruptState(format!("prompt options: {e}")))
 }
 
@@ -204,7 +218,8 @@ fn render_choices(session: &Session, text: &str, choices: &[String]) -> String {
         };
         format!("{text} ({list})")
     } else {
-        let mut s = text.to_owned();
+        // v3's list style: a blank line, then one numbered choice per line.
+        let mut s = format!("{text}\n");
         for (i, c) in choices.iter().enumerate() {
             s.push_str(&format!("\n   {}. {}", i + 1, c));
         }
@@ -239,73 +254,6 @@ fn recognize(session: &Session, opts: &Prompt) -> Option<Value> {
     }
 }
 
-const NUMBER_WORDS: &[&str] = &[
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve",
-];
-
-/// Finds the first number in `text` (digits, or an English number word up to twelve).
-pub fn parse_number(text: &str) -> Option<Value> {
-    text.split_whitespace().find_map(|w| {
-        let w = w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-');
-        if let Ok(i) = w.parse::<i64>() {
-            return Some(Value::from(i));
-        }
-        if let Ok(f) = w.parse::<f64>()
-            && f.is_finite()
-        {
-            return Some(json!(f));
-        }
-        let lower = w.to_ascii_lowercase();
-        NUMBER_WORDS
-            .iter()
-            .position(|n| *n == lower)
-            .map(|i| Value::from(i as i64))
-    })
-}
-
-fn parse_confirm(session: &Session, text: &str) -> Option<bool> {
-    let t = text.trim_end_matches(['.', '!']).to_lowercase();
-    if t == session.localize("BotBuilder:confirm_yes").to_lowercase() {
-        return Some(true);
-    }
-    if t == session.localize("BotBuilder:confirm_no").to_lowercase() {
-        return Some(false);
-    }
-    match t.as_str() {
-        "yes" | "y" | "yep" | "yeah" | "sure" | "ok" | "okay" | "true" | "1" => Some(true),
-        "no" | "n" | "nope" | "nah" | "false" | "2" => Some(false),
-        _ => None,
-    }
-}
-
-fn parse_choice(text: &str, choices: &[String]) -> Option<Value> {
-    let t = text.to_lowercase();
-    let found = choices
-        .iter()
-        .position(|c| c.to_lowercase() == t)
-        .or_else(|| {
-            t.parse::<usize>()
-                .ok()
-                .filter(|n| (1..=choices.len()).contains(n))
-                .map(|n| n - 1)
-        })
-        .or_else(|| {
-            let hits: Vec<usize> = choices
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| {
-                    !t.is_empty()
-                        && !c.is_empty()
-                        && (c.to_lowercase().contains(&t) || t.contains(&c.to_lowercase()))
-                })
-                .map(|(i, _)| i)
-                .collect();
-            (hits.len() == 1).then(|| hits[0])
-        })?;
-    Some(json!({ "index": found, "entity": choices[found], "score": 1.0 }))
-}
-
 #[async_trait]
 impl Dialog for PromptDialog {
     async fn begin(&self, session: &mut Session, args: Option<Value>) -> Result<(), BotError> {
@@ -326,12 +274,9 @@ impl Dialog for PromptDialog {
             )));
         }
         send_prompt(session, &opts, false);
-        let data = session.dialog_data_mut();
-        data.insert(
-            OPTIONS.into(),
-            serde_json::to_value(&opts).map_err(BotError::dialog)?,
-        );
-        data.insert(TURNS.into(), Value::from(0));
+        let stored = serde_json::to_value(&opts).map_err(BotError::dialog)?;
+        set_state(session, OPTIONS, stored);
+        set_state(session, TURNS, Value::from(0));
         Ok(())
     }
 
@@ -341,19 +286,13 @@ impl Dialog for PromptDialog {
             session.end_dialog_with_result(DialogResult::completed(value));
             return Ok(());
         }
-        let turns = session
-            .dialog_data()
-            .get(TURNS)
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-            + 1;
+        let turns = state(session, TURNS).and_then(|v| v.as_u64()).unwrap_or(0) + 1;
         if opts.max_retries.is_some_and(|max| turns > u64::from(max)) {
             session.end_dialog_with_result(DialogResult::with_reason(ResumeReason::NotCompleted));
             return Ok(());
         }
-        let data = session.dialog_data_mut();
-        data.insert(TURNS.into(), Value::from(turns));
-        data.insert(RETRIED.into(), Value::Bool(true));
+        set_state(session, TURNS, Value::from(turns));
+        set_state(session, RETRIED, Value::Bool(true));
         send_prompt(session, &opts, true);
         Ok(())
     }
@@ -365,42 +304,11 @@ impl Dialog for PromptDialog {
     ) -> Result<(), BotError> {
         let opts = options(session)?;
         if !opts.no_reprompt_after_interrupt {
-            let retried = session
-                .dialog_data()
-                .get(RETRIED)
-                .and_then(Value::as_bool)
+            let retried = state(session, RETRIED)
+                .and_then(|v| v.as_bool())
                 .unwrap_or(false);
             send_prompt(session, &opts, retried);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_found_in_text() {
-        assert_eq!(parse_number("3"), Some(json!(3)));
-        assert_eq!(parse_number("I want 2.5 cups"), Some(json!(2.5)));
-        assert_eq!(parse_number("three"), Some(json!(3)));
-        assert_eq!(parse_number("lots"), None);
-    }
-
-    #[test]
-    fn choices_match_by_text_index_and_part() {
-        let c = vec!["red".to_owned(), "green".to_owned(), "blue".to_owned()];
-        assert_eq!(parse_choice("Green", &c).unwrap()["index"], 1);
-        assert_eq!(parse_choice("3", &c).unwrap()["entity"], "blue");
-        assert_eq!(parse_choice("gre", &c).unwrap()["index"], 1);
-        assert_eq!(parse_choice("purple", &c), None);
-        assert_eq!(parse_choice("4", &c), None);
-        let with_empty = vec![String::new(), "yes".to_owned()];
-        assert_eq!(
-            parse_choice("anything", &with_empty),
-            None,
-            "an empty choice matches nothing"
-        );
     }
 }

@@ -8,26 +8,62 @@
 //! - a user message arriving while the waterfall itself is on top restarts it at step 0;
 //! - running past the last step ends the dialog, bubbling the last result up.
 
-use crate::contracts::error::BotError;
+use crate::contracts::error::{BotError, StepError};
 use crate::model::dialog::Dialog;
 use crate::model::result::{DialogResult, ResumeReason};
 use crate::model::session::Session;
 use crate::model::state::WATERFALL_STEP;
 use async_trait::async_trait;
-use futures::future::BoxFuture;
 use serde_json::Value;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-type SyncStep = dyn Fn(&mut Session, DialogResult) -> Result<(), BotError> + Send + Sync;
-type AsyncStep = dyn for<'a> Fn(&'a mut Session, DialogResult) -> BoxFuture<'a, Result<(), BotError>>
-    + Send
-    + Sync;
+type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
+type ErasedStep = dyn for<'a> Fn(&'a mut Session, DialogResult) -> StepFuture<'a> + Send + Sync;
 
-#[derive(Clone)]
-enum Step {
-    Sync(Arc<SyncStep>),
-    Async(Arc<AsyncStep>),
+/// A function that can be a waterfall step: an `async` closure or an `async fn` taking
+/// `(&mut Session, DialogResult)`, whose future is `Send`. Implemented for every such
+/// function; bot authors never name it.
+pub trait StepFn<'a>: Send + Sync {
+    /// What the step returns: `()` or `Result<(), StepError>`.
+    type Output: StepOutput;
+    /// The step's future.
+    type Future: Future<Output = Self::Output> + Send + 'a;
+    /// Runs the step.
+    fn call(&self, session: &'a mut Session, result: DialogResult) -> Self::Future;
+}
+
+impl<'a, F, Fut> StepFn<'a> for F
+where
+    F: Fn(&'a mut Session, DialogResult) -> Fut + Send + Sync,
+    Fut: Future + Send + 'a,
+    Fut::Output: StepOutput,
+{
+    type Output = Fut::Output;
+    type Future = Fut;
+    fn call(&self, session: &'a mut Session, result: DialogResult) -> Fut {
+        self(session, result)
+    }
+}
+
+/// What a step may return: nothing, or `Result<(), StepError>` (so `?` works on any error).
+pub trait StepOutput {
+    /// The step's outcome.
+    fn into_result(self) -> Result<(), StepError>;
+}
+
+impl StepOutput for () {
+    fn into_result(self) -> Result<(), StepError> {
+        Ok(())
+    }
+}
+
+impl StepOutput for Result<(), StepError> {
+    fn into_result(self) -> Result<(), StepError> {
+        self
+    }
 }
 
 /// A dialog of steps. Each step gets the session and the previous result.
@@ -35,9 +71,9 @@ enum Step {
 /// ```
 /// use botcore::{prompts, Waterfall};
 /// let greet = Waterfall::new()
-///     .step(|s, _| { prompts::text(s, "What is your name?") })
-///     .step(|s, r| {
-///         let name = r.as_str().unwrap_or("stranger").to_owned();
+///     .step(async |s, _| prompts::text(s, "What is your name?"))
+///     .step(async |s, r| {
+///         let name = r.text()?.to_owned();
 ///         s.send(format!("Hi {name}!"));
 ///         s.end_dialog();
 ///         Ok(())
@@ -46,7 +82,7 @@ enum Step {
 /// ```
 #[derive(Clone, Default)]
 pub struct Waterfall {
-    steps: Vec<Step>,
+    steps: Vec<Arc<ErasedStep>>,
 }
 
 impl fmt::Debug for Waterfall {
@@ -63,25 +99,20 @@ impl Waterfall {
         Self::default()
     }
 
-    /// Adds a step. Steps are plain functions: sends and stack changes are buffered.
-    pub fn step<F>(mut self, f: F) -> Self
+    /// Adds a step: an `async` closure or `async fn` taking `(&mut Session, DialogResult)` and
+    /// returning `()` or `Result<(), StepError>`. Sends and stack changes are buffered.
+    ///
+    /// A step cannot borrow from the closure's captures across an `.await` (Rust's async
+    /// closures that do are not `Send`-checkable); share data through the types it needs
+    /// (`Arc` fields of a dialog of your own, or state).
+    pub fn step<F, O>(mut self, f: F) -> Self
     where
-        F: Fn(&mut Session, DialogResult) -> Result<(), BotError> + Send + Sync + 'static,
+        F: AsyncFn(&mut Session, DialogResult) -> O + for<'a> StepFn<'a> + 'static,
     {
-        self.steps.push(Step::Sync(Arc::new(f)));
-        self
-    }
-
-    /// Adds an async step, for steps that wait on I/O:
-    /// `.step_async(|s, r| Box::pin(async move { ...; Ok(()) }))`.
-    pub fn step_async<F>(mut self, f: F) -> Self
-    where
-        F: for<'a> Fn(&'a mut Session, DialogResult) -> BoxFuture<'a, Result<(), BotError>>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.steps.push(Step::Async(Arc::new(f)));
+        self.steps.push(Arc::new(move |session, result| {
+            let fut = f.call(session, result);
+            Box::pin(async move { fut.await.into_result() })
+        }));
         self
     }
 
@@ -101,25 +132,31 @@ impl Waterfall {
         index: i64,
         result: DialogResult,
     ) -> Result<(), BotError> {
-        let Some(step) = usize::try_from(index).ok().and_then(|i| self.steps.get(i)) else {
+        let Some((i, step)) = usize::try_from(index)
+            .ok()
+            .and_then(|i| Some((i, self.steps.get(i)?)))
+        else {
             // Past the last step: end, bubbling the last result up.
             session.end_dialog_with_result(result);
             return Ok(());
         };
-        session
-            .dialog_data_mut()
-            .insert(WATERFALL_STEP.into(), Value::from(index));
-        match step {
-            Step::Sync(f) => f(session, result),
-            Step::Async(f) => f(session, result).await,
+        if let Some(frame) = session.stack.last_mut() {
+            frame
+                .state
+                .insert(WATERFALL_STEP.into(), Value::from(index));
+        }
+        match step(session, result).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.into_bot_error(session.current_dialog().unwrap_or(""), i)),
         }
     }
 }
 
 fn current_step(session: &Session) -> i64 {
     session
-        .dialog_data()
-        .get(WATERFALL_STEP)
+        .stack
+        .last()
+        .and_then(|f| f.state.get(WATERFALL_STEP))
         .and_then(Value::as_i64)
         .unwrap_or(0)
 }
