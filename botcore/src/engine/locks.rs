@@ -35,7 +35,7 @@ pub(crate) struct Slot {
     delivery: AsyncMutex<()>,
 }
 
-type Shard = Mutex<HashMap<String, Arc<Slot>>>;
+type Shard = Mutex<HashMap<Arc<str>, Arc<Slot>>>;
 
 #[derive(Debug)]
 pub(crate) struct ConversationLocks {
@@ -56,11 +56,16 @@ impl Default for ConversationLocks {
 #[derive(Debug)]
 pub(crate) struct Claim<'a> {
     locks: &'a ConversationLocks,
-    key: String,
+    key: Arc<str>,
     slot: Arc<Slot>,
 }
 
 impl Claim<'_> {
+    /// The conversation's key (shared with the table: cloning it does not allocate).
+    pub(crate) fn key(&self) -> &Arc<str> {
+        &self.key
+    }
+
     /// Waits for the conversation's turn lock.
     pub(crate) async fn turn(&self) -> MutexGuard<'_, ()> {
         self.slot.turn.lock().await
@@ -91,19 +96,19 @@ impl ConversationLocks {
             let mut shard = self.shards[shard_of(key)]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            match shard.get(key) {
-                Some(s) => s.clone(),
+            match shard.get_key_value(key) {
+                Some((k, s)) => (k.clone(), s.clone()),
                 None => {
-                    let s = Arc::new(Slot::default());
-                    shard.insert(key.to_owned(), s.clone());
-                    s
+                    let (k, s) = (Arc::<str>::from(key), Arc::new(Slot::default()));
+                    shard.insert(k.clone(), s.clone());
+                    (k, s)
                 }
             }
         };
         Claim {
             locks: self,
-            key: key.to_owned(),
-            slot,
+            key: slot.0,
+            slot: slot.1,
         }
     }
 
@@ -115,9 +120,9 @@ impl ConversationLocks {
 
 /// Runs `fut` marked as inside a turn of conversation `key`, so a nested turn of the same
 /// conversation in the same task is refused instead of waiting forever.
-pub(crate) async fn inside<F: Future>(key: &str, fut: F) -> F::Output {
+pub(crate) async fn inside<F: Future>(key: Arc<str>, fut: F) -> F::Output {
     let mut held = HELD.try_with(Vec::clone).unwrap_or_default();
-    held.push(Arc::from(key));
+    held.push(key);
     HELD.scope(held, fut).await
 }
 
@@ -178,13 +183,17 @@ mod tests {
     async fn re_entry_is_told_apart_exactly() {
         // Whatever two keys hash to, only the exact key counts as re-entry.
         assert!(
-            inside("costarring", async {
+            inside("costarring".into(), async {
                 holds("costarring") && !holds("liquid")
             })
             .await
         );
         assert!(!holds("costarring"));
-        let nested = inside("a", inside("b", async { holds("a") && holds("b") })).await;
+        let nested = inside(
+            "a".into(),
+            inside("b".into(), async { holds("a") && holds("b") }),
+        )
+        .await;
         assert!(nested);
     }
 }

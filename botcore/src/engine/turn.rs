@@ -88,7 +88,7 @@ pub(crate) async fn run(
         }
     };
     let run = transact(inner, &message, &keys, entry, &claim);
-    locks::inside(&keys.conversation, run).await
+    locks::inside(claim.key().clone(), run).await
 }
 
 /// The compare-and-set loop of one turn (the caller holds the conversation's lock).
