@@ -97,6 +97,9 @@ pub struct Message {
     /// Attachments (cards, images, ...), as the channel's JSON.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Value>,
+    /// How several attachments are shown: `list` (the default) or `carousel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_layout: Option<String>,
     /// Suggested actions (quick-reply buttons).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggested_actions: Option<Value>,
@@ -124,6 +127,13 @@ pub struct Message {
     /// When the message was sent (RFC 3339), if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
+    /// The sender's local time when the message was sent (RFC 3339 with the user's offset),
+    /// when the channel gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_timestamp: Option<String>,
+    /// The sender's IANA time zone (e.g. `Europe/Paris`), when the channel gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_timezone: Option<String>,
     /// Fields of the incoming activity not modelled here, kept as they came.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
