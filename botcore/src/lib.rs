@@ -18,8 +18,12 @@ pub mod proactive;
 pub mod testing;
 
 pub use contracts::address::{Address, ChannelAccount, ConversationAccount};
+pub use contracts::card::{
+    ADAPTIVE_CARD, AdaptiveCard, Attachment, AttachmentLayout, CardAction, CardImage, HERO_CARD,
+    HeroCard, SuggestedActions, THUMBNAIL_CARD, ThumbnailCard,
+};
 pub use contracts::clock::{Clock, ManualClock, SystemClock};
-pub use contracts::connector::{ByChannel, Connector, DeliveryError, Receipt};
+pub use contracts::connector::{ByChannel, Connector, DeliveryError, Receipt, Refusal};
 pub use contracts::error::{BotError, StepError};
 pub use contracts::message::{Message, MessageKind};
 pub use contracts::middleware::Middleware;
@@ -32,9 +36,12 @@ pub use contracts::storage::{
 pub use engine::bot::Bot;
 pub use engine::builder::BotBuilder;
 pub use engine::config::{EventAction, UnknownDialogPolicy};
+pub use engine::events::MembersChanged;
 pub use engine::turn::TurnOutcome;
+pub use model::channels::{CHANNELS, ChannelCapabilities};
 pub use model::data::{Data, DataMut};
 pub use model::dialog::Dialog;
+pub use model::dialog::list_style::ListStyle;
 pub use model::dialog::prompts::{self, Prompt};
 pub use model::dialog::waterfall::{StepFn, StepOutput, Waterfall};
 pub use model::job::JobAction;
@@ -53,3 +60,7 @@ struct ReadmeDoctests;
 
 /// Re-exported so dialogs and handlers can name JSON values without another dependency.
 pub use serde_json::{Value, json};
+
+/// Re-exported so steps can name the time prompt's answer ([`DialogResult::time`]) without
+/// another dependency.
+pub use jiff;

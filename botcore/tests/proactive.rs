@@ -267,7 +267,10 @@ async fn proactive_dialogs_speak_the_users_preferred_locale() {
         .await
         .unwrap();
     assert_eq!(ana.new_texts(), ["¿Cuántos?"]);
-    ana.say("muchos").await.expect(&[NUMBER_RETRY]); // no Spanish system string configured: English default
+    // The app has no Spanish retry text: botcore's Spanish system string.
+    ana.say("muchos").await.expect(&[
+        "No se pudo reconocer el texto como número. Vuelva a intentar sólo con números.",
+    ]);
 }
 
 /// A bot whose root dialog begins proactive dialogs from inside its step, awaiting them.

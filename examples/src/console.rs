@@ -5,7 +5,8 @@
 
 use async_trait::async_trait;
 use botcore::{
-    Address, Bot, ChannelAccount, Connector, DeliveryError, Message, MessageKind, Receipt,
+    ADAPTIVE_CARD, Address, Bot, ChannelAccount, Connector, DeliveryError, HERO_CARD, Message,
+    MessageKind, Receipt, THUMBNAIL_CARD, Value,
 };
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -52,7 +53,12 @@ impl ConsoleConnector {
 impl Connector for ConsoleConnector {
     async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError> {
         let line = match &message.kind {
-            MessageKind::Message => message.text.replace('\n', "\n     "),
+            MessageKind::Message => std::iter::once(message.text.clone())
+                .chain(message.attachments.iter().map(card_line))
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace('\n', "\n     "),
             MessageKind::Typing => "(typing...)".to_owned(),
             MessageKind::EndOfConversation => "(conversation ended)".to_owned(),
             other => format!("({})", other.as_str()),
@@ -71,6 +77,37 @@ impl Connector for ConsoleConnector {
 
     async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError> {
         Ok(address.clone().with_conversation("console"))
+    }
+}
+
+/// How the terminal shows an attachment: a line naming the card, its title and buttons.
+fn card_line(attachment: &Value) -> String {
+    let content = &attachment["content"];
+    let str_of = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    match attachment["contentType"].as_str().unwrap_or_default() {
+        HERO_CARD | THUMBNAIL_CARD => {
+            let buttons: Vec<_> = content["buttons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|b| str_of(&b["title"]))
+                .collect();
+            format!(
+                "[card] {}: {} [buttons: {}]",
+                str_of(&content["title"]),
+                str_of(&content["text"]),
+                buttons.join(" | ")
+            )
+        }
+        ADAPTIVE_CARD => {
+            let heading = content["body"]
+                .as_array()
+                .and_then(|b| b.iter().find(|e| e["type"] == "TextBlock"))
+                .map(|e| str_of(&e["text"]))
+                .unwrap_or_default();
+            format!("[Adaptive Card] {heading} (shown on channels with cards)")
+        }
+        other => format!("[attachment {other}]"),
     }
 }
 

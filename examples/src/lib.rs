@@ -6,12 +6,14 @@
 //!
 //! - [`survey`]: the survey that interrupts a conversation after five seconds; "done" resumes
 //!   exactly where the user was (`cargo run` starts it in the terminal).
+//! - [`cards`]: the demo's hero card and Adaptive Card ("card"), and the answer to a submitted card.
 //! - [`notification`]: save the address on first contact, later send a notification (ad hoc).
 //! - [`standup`]: a two-question stand-up begun for every member, answers collected into a report.
 //! - [`reminder`]: a reminder that survives a restart (the scheduler).
 //! - [`console`]: a terminal channel adapter — how to write your own transport.
 //! - [`webhooks`]: `/api/notify`, `/api/standup` and `/api/CustomWebApi` for an HTTP deployment.
 
+pub mod cards;
 pub mod console;
 pub mod notification;
 pub mod reminder;

@@ -3,91 +3,19 @@
 //! Direct Line client — this test, over plain HTTP — and a botcore bot behind the HTTP
 //! transport. Everything listens on 127.0.0.1 on free ports.
 //!
-//! Needs `node` and `npm`; runs `npm ci` in `interop/` when `interop/node_modules` is missing.
+//! Needs `node` and `npm`; runs `npm ci` in `interop/` when its packages are not installed as
+//! locked.
 
-use botcore::Bot;
-use examples::{console, survey};
+mod support;
+
+use examples::survey;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::process::Command;
 use std::time::{Duration, Instant};
-use storage_memory::MemoryStorage;
-use transport_http::{HttpSettings, HttpTransport};
+use support::{interop_dir, serve_bot, start, start_peer};
 
 /// How long a bot reply may take to show up at the client.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop")
-}
-
-/// `npm ci` once per test process, when the packages are not installed yet.
-fn ensure_node_packages() {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = interop_dir();
-    if dir.join("node_modules/offline-directline").is_dir() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm is needed for the interop test");
-    assert!(status.success(), "npm ci in {} failed", dir.display());
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `cmd` and waits for a stdout line containing `marker`; returns the `http://...`
-/// URL on that line.
-fn start(mut cmd: Command, marker: &str) -> (Proc, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().unwrap();
-    let proc = Proc(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let marker = marker.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains(&marker) {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("process did not report it was listening");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .expect("a loopback URL on the start-up line")
-        .to_owned();
-    (proc, url)
-}
-
-/// offline-directline in front of the bot at `bot_url`; returns the peer's base URL.
-fn start_peer(bot_url: &str) -> (Proc, String) {
-    ensure_node_packages();
-    let mut cmd = Command::new("node");
-    cmd.arg("start-peer.js")
-        .args(["--bot", bot_url, "--port", "0"])
-        .current_dir(interop_dir());
-    start(cmd, "offline-directline listening on")
-}
 
 /// A Direct Line 3.0 client over plain HTTP (polling `GET .../activities?watermark=`).
 struct DirectLine {
@@ -294,29 +222,22 @@ async fn node_direct_line_client_passes_against_bench_bot() {
 /// the user's order five seconds in; "done" resumes the order at its unanswered prompt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survey_interrupts_and_resumes_through_offline_directline() {
-    let transport = HttpTransport::new(HttpSettings::without_auth()).unwrap();
-    let bot: Bot = survey::bot(None)
-        .connector(transport.connector())
-        .storage(MemoryStorage::new())
-        .build()
-        .unwrap();
-    let _ticker = TaskGuard(console::spawn_ticker(
-        bot.clone(),
-        Duration::from_millis(100),
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bot_url = format!("http://{}/api/messages", listener.local_addr().unwrap());
-    let app = transport.router(bot);
-    let _server = TaskGuard(tokio::spawn(async move {
-        transport_http::axum::serve(listener, app).await.unwrap()
-    }));
-    let (_peer, peer) = start_peer(&bot_url);
+    let bot = serve_bot(survey::bot(None)).await;
+    let (_peer, peer) = start_peer(&bot.url);
 
     let mut dl = DirectLine::start(&peer).await;
     dl.say("hi").await;
     dl.expect(survey::ANNOUNCE).await;
-    dl.expect("Which size? (1. small, 2. medium, or 3. large)")
-        .await;
+    // offline-directline's channel id is "emulator": the choices come as buttons.
+    let size = dl.expect(survey::SIZE_PROMPT).await;
+    let buttons: Vec<_> = size["suggestedActions"]["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| (a["type"].clone(), a["value"].clone()))
+        .collect();
+    let im_back = |v: &str| (json!("imBack"), json!(v));
+    assert_eq!(buttons, survey::SIZES.map(im_back), "{size}");
     dl.say("large").await;
     dl.expect("Which topping?").await;
     let interrupted = dl.expect(survey::SURVEY).await;
@@ -332,13 +253,4 @@ async fn survey_interrupts_and_resumes_through_offline_directline() {
     dl.expect("Which topping?").await;
     dl.say("cheese").await;
     dl.expect("Your order: a large pizza with cheese.").await;
-}
-
-/// Aborts a background task when the test ends.
-struct TaskGuard<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for TaskGuard<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

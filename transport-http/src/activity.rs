@@ -4,7 +4,21 @@
 //! `recipient` its bot, and `conversation`, `channelId`, `serviceUrl`, `id` and `locale` the
 //! rest of the address; fields botcore does not model (`replyToId` among them) land in
 //! [`Message::extra`] unchanged. Outbound, the address is turned around: `from` is the bot,
-//! `recipient` the user, and `replyToId` the address's `id`.
+//! `recipient` the user, and `replyToId` the address's `id` (see [`Activity::outgoing`]).
+//!
+//! What the address keeps from an inbound activity besides its accounts:
+//! - the tenant, from `channelData.tenant.id` (Teams): in `conversation.tenantId` when the
+//!   conversation does not name one, and as `channelData.tenant` — so a saved address still
+//!   has it for [`createConversation`](crate::connector);
+//! - the user's time zone (`localTimezone`, when it is a known IANA name) and UTC offset
+//!   (from `localTimestamp`, as `utcOffset`), so that outgoing activities — proactive ones
+//!   too — carry a `localTimestamp` in the user's time.
+
+mod outgoing;
+mod user_time;
+
+pub(crate) use outgoing::outgoing_json;
+pub use outgoing::{activity_from_message, bot_account};
 
 use crate::trust::normalize;
 use botcore::{Address, ChannelAccount, ConversationAccount, Message, MessageKind};
@@ -62,6 +76,12 @@ pub struct Activity {
     /// The conversation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation: Option<ConversationAccount>,
+    /// The sender's local time (RFC 3339 with the sender's offset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_timestamp: Option<String>,
+    /// The sender's IANA time zone (`Europe/Berlin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_timezone: Option<String>,
     /// The locale of the text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
@@ -71,6 +91,9 @@ pub struct Activity {
     /// Attachments (cards, images, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachments: Option<Vec<Value>>,
+    /// How several attachments are shown: `list` or `carousel`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment_layout: Option<String>,
     /// Suggested actions (quick-reply buttons).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_actions: Option<Value>,
@@ -92,10 +115,10 @@ pub struct Activity {
     /// The code of an `endOfConversation`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
-    /// Every other field (`textFormat`, `localTimestamp`, `membersAdded`, ...), as it came.
+    /// Every other field (`textFormat`, `membersAdded`, ...), as it came.
     ///
     /// `replyToId` is one of them: botcore keeps an inbound one in [`Message::extra`] as it
-    /// came, whatever its type, and [`Activity::from`] sets it to the address's `id`.
+    /// came, whatever its type, and [`Activity::outgoing`] sets it to the address's `id`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -172,7 +195,7 @@ impl TryFrom<Activity> for Message {
         if normalize(&service_url).is_none() {
             return Err(bad("`serviceUrl` must be an http(s) URL"));
         }
-        let conversation = activity
+        let mut conversation = activity
             .conversation
             .ok_or_else(|| bad("missing `conversation`"))?;
         if conversation.id.is_empty() {
@@ -183,26 +206,38 @@ impl TryFrom<Activity> for Message {
             return Err(bad("missing `from.id`"));
         }
 
+        let tenant = activity
+            .channel_data
+            .as_ref()
+            .and_then(|d| d.get("tenant"))
+            .filter(|t| t.is_object());
+        if conversation.tenant_id.is_none() {
+            conversation.tenant_id = tenant
+                .and_then(|t| t.get("id")?.as_str())
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned);
+        }
         let mut address = Address::new(channel_id, user, activity.recipient.unwrap_or_default());
         address.conversation = Some(conversation);
         address.service_url = service_url;
         address.id = activity.id;
         address.locale = activity.locale.clone();
-        if let Some(tenant) = activity
-            .channel_data
-            .as_ref()
-            .and_then(|d| d.get("tenant"))
-            .filter(|t| t.is_object())
-        {
+        if let Some(tenant) = tenant {
             address
                 .extra
                 .insert("channelData".into(), json!({ "tenant": tenant }));
         }
+        user_time::remember(
+            &mut address,
+            activity.local_timestamp.as_deref(),
+            activity.local_timezone.as_deref(),
+        );
 
         let mut m = Message::of_kind(kind, &address);
         m.text = activity.text.unwrap_or_default();
         m.locale = activity.locale;
         m.attachments = activity.attachments.unwrap_or_default();
+        m.attachment_layout = activity.attachment_layout;
         m.entities = activity.entities.unwrap_or_default();
         m.suggested_actions = activity.suggested_actions;
         m.input_hint = activity.input_hint;
@@ -211,76 +246,11 @@ impl TryFrom<Activity> for Message {
         m.name = activity.name;
         m.code = activity.code;
         m.timestamp = activity.timestamp;
+        m.local_timestamp = activity.local_timestamp;
+        m.local_timezone = activity.local_timezone;
         m.extra = activity.extra;
         Ok(m)
     }
-}
-
-impl From<&Message> for Activity {
-    /// The activity that sends `message` to its address: `from` = the bot, `recipient` = the
-    /// user, `replyToId` = the address's `id`. Fields in `message.extra` go along, except where
-    /// a field set here has the same name.
-    fn from(message: &Message) -> Self {
-        let a = &message.address;
-        let mut activity = Activity {
-            kind: Some(message.kind.clone()),
-            text: Some(message.text.clone()).filter(|t| !t.is_empty()),
-            locale: message.locale.clone().or_else(|| a.locale.clone()),
-            attachments: Some(message.attachments.clone()).filter(|v| !v.is_empty()),
-            entities: Some(message.entities.clone()).filter(|v| !v.is_empty()),
-            suggested_actions: message.suggested_actions.clone(),
-            input_hint: message.input_hint.clone(),
-            channel_data: message.channel_data.clone(),
-            value: message.value.clone(),
-            name: message.name.clone(),
-            code: message.code.clone(),
-            timestamp: message.timestamp.clone(),
-            from: Some(a.bot.clone()),
-            recipient: Some(a.user.clone()),
-            conversation: a.conversation.clone(),
-            channel_id: Some(a.channel_id.clone()),
-            service_url: Some(a.service_url.clone()),
-            id: None,
-            extra: Map::new(),
-        };
-        // The names the fields above write, as serde spells them.
-        let written = match serde_json::to_value(&activity) {
-            Ok(Value::Object(fields)) => fields,
-            _ => Map::new(),
-        };
-        activity.extra = message
-            .extra
-            .iter()
-            .filter(|(k, _)| !written.contains_key(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if let Some(id) = &a.id {
-            activity
-                .extra
-                .insert("replyToId".into(), Value::String(id.clone()));
-        }
-        activity
-    }
-}
-
-/// Writes the activity that sends `message` to its address: `from` = the bot, `recipient` =
-/// the user, `replyToId` = the address's message id. Fields in `message.extra` are written
-/// too, without overriding the modelled ones.
-///
-/// ```
-/// use botcore::{Address, ChannelAccount, Message};
-/// let mut a = Address::new("directline", ChannelAccount::new("u1"), ChannelAccount::new("bot"))
-///     .with_conversation("c1")
-///     .with_service_url("http://127.0.0.1:3000");
-/// a.id = Some("a1".into());
-/// let act = transport_http::activity::activity_from_message(&Message::to(&a).text("echo: hi"));
-/// assert_eq!(act["from"]["id"], "bot");
-/// assert_eq!(act["recipient"]["id"], "u1");
-/// assert_eq!(act["replyToId"], "a1");
-/// assert_eq!(act["text"], "echo: hi");
-/// ```
-pub fn activity_from_message(message: &Message) -> Value {
-    serde_json::to_value(Activity::from(message)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

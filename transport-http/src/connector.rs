@@ -13,23 +13,42 @@
 //! - `429` is retried after its `Retry-After` (bounded attempts and wait), a connection that
 //!   could not be opened is retried with backoff — neither can duplicate a message;
 //! - `401` fetches a fresh token and retries once;
+//! - `412` (Teams' `PreconditionFailed`: concurrent operations on the conversation; nothing
+//!   was written) is retried with backoff like a connection failure, then
+//!   [`DeliveryError::Throttled`];
 //! - other `5xx` and timeouts are [`DeliveryError::Ambiguous`]: the channel may have delivered
 //!   the message, so it is not replayed;
-//! - `400`/`403`/`404` (and other `4xx`) are [`DeliveryError::Permanent`] with the channel's
-//!   error code from `{"error":{"code":...}}`.
+//! - `400`/`403`/`404`/`413` (and other `4xx`) are [`DeliveryError::Permanent`] with the
+//!   channel's error code (`{"error":{"code":...}}`, or Teams' `subCode`);
+//!   [`DeliveryError::refusal`] classifies it ([`Refusal`](botcore::Refusal)).
+//!
+//! Conversation and activity ids are percent-encoded as path segments; an id that cannot be
+//! one (empty, `.`, `..`) is refused before any request with `Permanent { status: 400, code:
+//! "InvalidConversationId" | "InvalidActivityId" }` ([`Refusal::InvalidAddress`](botcore::Refusal)).
+//!
+//! The activity sent is [`Activity::outgoing`](crate::activity::Activity::outgoing) with the
+//! configured app id: `timestamp` now, `from` never without an id.
+//!
+//! Teams: the conversation id decides where a message goes — with `;messageid=<root>` into
+//! that channel thread (replies keep the id as it came), without it a new post in the channel
+//! ([`Address::without_thread`], [`Address::in_thread`]). `createConversation` carries the
+//! address's tenant as `tenantId` and `channelData.tenant.id`.
+
+mod wire;
 
 use crate::Shared;
-use crate::activity::activity_from_message;
+use crate::activity::{bot_account, outgoing_json};
 use crate::settings::RetrySettings;
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use botcore::{Address, Connector, ConversationAccount, DeliveryError, Message, Receipt};
-use reqwest::{Method, StatusCode, header};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
+use wire::{endpoint, error_code, id_of, invalid, path_id, retry_after};
 
 /// The wait before retrying a `429` that came without a usable `Retry-After`.
 const DEFAULT_THROTTLE_WAIT: Duration = Duration::from_secs(1);
@@ -51,66 +70,15 @@ impl fmt::Debug for HttpConnector {
     }
 }
 
-fn not_allowed(service_url: &str) -> DeliveryError {
-    DeliveryError::ServiceUrlNotAllowed(service_url.to_owned())
-}
-
-/// Percent-encodes a path segment as the Bot Framework SDKs do (`encodeURIComponent`):
-/// conversation ids such as Teams' `19:...;messageid=...` arrive at the channel intact.
-fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `{service_url}/v3/conversations/...`, each segment percent-encoded.
-fn endpoint(service_url: &str, segments: &[&str]) -> Result<Url, DeliveryError> {
-    let mut url = Url::parse(service_url.trim()).map_err(|_| not_allowed(service_url))?;
-    if url.cannot_be_a_base() {
-        return Err(not_allowed(service_url));
-    }
-    url.set_query(None);
-    url.set_fragment(None);
-    let mut path = url.path().trim_end_matches('/').to_owned();
-    path.push_str("/v3/conversations");
-    for s in segments {
-        path.push('/');
-        path.push_str(&encode_segment(s));
-    }
-    url.set_path(&path);
-    Ok(url)
-}
-
 fn conversation_of(address: &Address) -> Result<&str, DeliveryError> {
-    address
-        .conversation_id()
-        .ok_or_else(|| DeliveryError::Permanent {
-            status: 400,
-            code: Some("MissingConversationId".into()),
-        })
+    match &address.conversation {
+        Some(c) if !c.id.is_empty() => path_id(&c.id, "InvalidConversationId"),
+        _ => Err(invalid("MissingConversationId")),
+    }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not used by the channels).
-fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    v.parse::<u64>().ok().map(Duration::from_secs).or_else(|| {
-        v.parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64)
-    })
-}
-
-/// The channel's error code from `{"error":{"code":"..."}}`.
-fn error_code(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    v.get("error")?.get("code")?.as_str().map(str::to_owned)
+fn activity_segment(id: &str) -> Result<&str, DeliveryError> {
+    path_id(id, "InvalidActivityId")
 }
 
 /// The pauses between attempts to open a connection: `connect_backoff`, doubled each time, one
@@ -122,14 +90,6 @@ fn connect_backoff(retry: &RetrySettings) -> impl Iterator<Item = Duration> + us
         .without_max_delay()
         .with_max_times(retry.max_attempts.saturating_sub(1) as usize)
         .build()
-}
-
-fn id_of(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    v.get("id")?
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
 }
 
 impl HttpConnector {
@@ -198,6 +158,18 @@ impl HttpConnector {
                     }
                     return Err(DeliveryError::Throttled { retry_after: asked });
                 }
+                // Teams: "precondition failed" on concurrent operations; nothing was written.
+                StatusCode::PRECONDITION_FAILED => {
+                    if attempt < retry.max_attempts
+                        && let Some(wait) = backoff.next()
+                    {
+                        tracing::debug!(?wait, attempt, "precondition failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(DeliveryError::Throttled { retry_after: None });
+                }
                 StatusCode::UNAUTHORIZED => match (&s.tokens, token.as_deref()) {
                     (Some(tokens), Some(rejected)) if !refreshed => {
                         tokens.invalidate(rejected);
@@ -234,11 +206,14 @@ impl Connector for HttpConnector {
     async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError> {
         let a = &message.address;
         let conversation = conversation_of(a)?;
-        let url = match a.reply_to_id() {
-            Some(id) => endpoint(&a.service_url, &[conversation, "activities", id])?,
+        let url = match a.reply_to_id().filter(|id| !id.is_empty()) {
+            Some(id) => endpoint(
+                &a.service_url,
+                &[conversation, "activities", activity_segment(id)?],
+            )?,
             None => endpoint(&a.service_url, &[conversation, "activities"])?,
         };
-        let body = activity_from_message(message);
+        let body = outgoing_json(message, &self.shared.settings.app_id);
         let answer = self
             .call(Method::POST, &a.service_url, url, Some(&body))
             .await?;
@@ -251,7 +226,7 @@ impl Connector for HttpConnector {
     async fn start_conversation(&self, address: &Address) -> Result<Address, DeliveryError> {
         let url = endpoint(&address.service_url, &[])?;
         let mut body = json!({
-            "bot": address.bot,
+            "bot": bot_account(address, &self.shared.settings.app_id),
             "members": [address.user],
             "isGroup": false,
         });
@@ -277,9 +252,13 @@ impl Connector for HttpConnector {
         let a = &message.address;
         let url = endpoint(
             &a.service_url,
-            &[conversation_of(a)?, "activities", activity_id],
+            &[
+                conversation_of(a)?,
+                "activities",
+                activity_segment(activity_id)?,
+            ],
         )?;
-        let mut body = activity_from_message(message);
+        let mut body = outgoing_json(message, &self.shared.settings.app_id);
         body["id"] = json!(activity_id);
         self.call(Method::PUT, &a.service_url, url, Some(&body))
             .await
@@ -289,7 +268,11 @@ impl Connector for HttpConnector {
     async fn delete(&self, address: &Address, activity_id: &str) -> Result<(), DeliveryError> {
         let url = endpoint(
             &address.service_url,
-            &[conversation_of(address)?, "activities", activity_id],
+            &[
+                conversation_of(address)?,
+                "activities",
+                activity_segment(activity_id)?,
+            ],
         )?;
         self.call(Method::DELETE, &address.service_url, url, None)
             .await
@@ -300,27 +283,6 @@ impl Connector for HttpConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoints_encode_segments_and_keep_the_base_path() {
-        let u = endpoint(
-            "https://smba.trafficmanager.net/emea/",
-            &["a:1;messageid=2", "activities", "x/y"],
-        )
-        .unwrap();
-        assert_eq!(
-            u.as_str(),
-            "https://smba.trafficmanager.net/emea/v3/conversations/a%3A1%3Bmessageid%3D2/activities/x%2Fy"
-        );
-        assert_eq!(
-            endpoint("http://127.0.0.1:3000", &[]).unwrap().as_str(),
-            "http://127.0.0.1:3000/v3/conversations"
-        );
-        assert!(matches!(
-            endpoint("nope", &[]),
-            Err(DeliveryError::ServiceUrlNotAllowed(_))
-        ));
-    }
 
     #[test]
     fn connection_retries_back_off_doubling_within_the_attempts() {
@@ -342,22 +304,5 @@ mod tests {
             ..RetrySettings::default()
         };
         assert!(millis(none).is_empty());
-    }
-
-    #[test]
-    fn error_codes_and_retry_after_are_read() {
-        assert_eq!(
-            error_code(br#"{"error":{"code":"BotBlocked","message":"no"}}"#).as_deref(),
-            Some("BotBlocked")
-        );
-        assert_eq!(error_code(b"<html>"), None);
-        let mut h = header::HeaderMap::new();
-        h.insert(header::RETRY_AFTER, "2".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert(
-            header::RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h), None);
     }
 }

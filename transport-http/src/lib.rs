@@ -24,11 +24,15 @@
 //! The router and the connector share one set of trusted service URLs: a service URL that
 //! arrives on a request with a valid channel token may receive the bot's token afterwards;
 //! any other must match [`HttpSettings::allowed_service_urls`].
+//!
+//! [`serve`] (and [`serve_with`], to choose the [`ServeSettings`]) is an HTTP/1.1 server fit
+//! for the open internet: header-read and idle timeouts, and a connection limit.
 
 pub mod activity;
 mod auth;
 pub mod connector;
 pub mod inbound;
+mod serve;
 pub mod settings;
 mod token;
 mod trust;
@@ -37,7 +41,8 @@ pub use axum;
 pub use connector::HttpConnector;
 pub use secrecy;
 pub use secrecy::SecretString;
-pub use settings::{AckMode, HttpSettings, RetrySettings};
+pub use serve::{serve, serve_with};
+pub use settings::{AckMode, HttpSettings, RetrySettings, ServeSettings};
 
 use auth::JwtValidator;
 use axum::Router;
@@ -144,10 +149,4 @@ impl HttpTransport {
     pub fn trust_service_url(&self, service_url: &str) {
         self.shared.trust.trust(service_url);
     }
-}
-
-/// Serves `app` on `addr` until the process ends.
-pub async fn serve(addr: impl tokio::net::ToSocketAddrs, app: Router) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, app).await
 }

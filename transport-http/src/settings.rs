@@ -153,3 +153,44 @@ impl HttpSettings {
         !self.app_id.is_empty() && !self.app_password.expose_secret().is_empty()
     }
 }
+
+/// How [`serve`](crate::serve) treats connections: bounds that keep silent, slow or
+/// abandoned clients from holding sockets (and file descriptors) for good.
+///
+/// ```
+/// use std::time::Duration;
+/// use transport_http::ServeSettings;
+/// let mut s = ServeSettings::default();
+/// assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+/// assert_eq!(s.idle_timeout, Duration::from_secs(60));
+/// assert_eq!(s.max_connections, 1_000);
+/// s.max_connections = 200;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServeSettings {
+    /// How long a client has to send a complete request head (request line and headers):
+    /// from the moment the connection is accepted for the first request, from its first byte
+    /// for later ones. A connection that stays silent, or trickles its headers, is closed.
+    pub header_read_timeout: Duration,
+    /// How long a connection may go without a byte moving: a keep-alive connection waiting
+    /// for its next request, a request whose body stalls, a client that stops reading the
+    /// answer, a turn that runs longer than this while the channel waits (channels give up
+    /// after about 15 s anyway; the turn itself still completes). Then the connection is
+    /// closed.
+    pub idle_timeout: Duration,
+    /// Open connections at most. Further connections wait in the listen backlog until one
+    /// closes (and the kernel refuses them once the backlog is full); reaching the limit is
+    /// logged as a warning. Keep it under the process's file-descriptor limit.
+    pub max_connections: usize,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1_000,
+        }
+    }
+}

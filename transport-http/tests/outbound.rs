@@ -168,3 +168,61 @@ async fn concurrent_sends_on_a_cold_cache_fetch_one_token() {
     assert_eq!(fake.tokens_issued(), 1);
     assert_eq!(fake.requests().len(), 12);
 }
+
+/// `.` and `..` cannot be escaped in a URL path (`%2E` is a dot segment too), so ids that are
+/// dot segments are refused before any request; every other id is escaped as one segment.
+#[tokio::test]
+async fn dot_segment_ids_never_reach_another_path() {
+    let (fake, addr, c) = setup().await;
+    let service_url = format!("http://{addr}");
+    let invalid = |code: &str| DeliveryError::Permanent {
+        status: 400,
+        code: Some(code.into()),
+    };
+    // A conversation named `..` would post to /v3/activities/{id}.
+    let mut a = address(&service_url).without_reply();
+    a.conversation = Some(botcore::ConversationAccount::new(".."));
+    a.id = Some("act-in".into());
+    let e = c.send(&Message::to(&a).text("x")).await.unwrap_err();
+    assert_eq!(e, invalid("InvalidConversationId"));
+    assert_eq!(e.refusal(), Some(botcore::Refusal::InvalidAddress));
+    // `.` with activity `..` would post to /v3/conversations/.
+    a.conversation = Some(botcore::ConversationAccount::new("."));
+    a.id = Some("..".into());
+    let e = c.send(&Message::to(&a).text("x")).await.unwrap_err();
+    assert_eq!(e, invalid("InvalidConversationId"));
+    // A good conversation with activity `..`: reply, update and delete are refused alike.
+    let mut good = address(&service_url);
+    good.id = Some("..".into());
+    let e = c.send(&Message::to(&good).text("x")).await.unwrap_err();
+    assert_eq!(e, invalid("InvalidActivityId"));
+    let m = Message::to(&good.without_reply()).text("x");
+    for id in ["..", ".", ""] {
+        assert_eq!(
+            c.update(id, &m).await.unwrap_err(),
+            invalid("InvalidActivityId")
+        );
+        assert_eq!(
+            c.delete(&good, id).await.unwrap_err(),
+            invalid("InvalidActivityId")
+        );
+    }
+    assert!(fake.requests().is_empty(), "nothing was sent");
+
+    // Anything else is one escaped segment, whatever it contains.
+    for (conversation, path) in [
+        ("%2E%2E", "/v3/conversations/%252E%252E/activities"),
+        ("a/../b", "/v3/conversations/a%2F..%2Fb/activities"),
+        ("...", "/v3/conversations/.../activities"),
+        ("c?x=1#f", "/v3/conversations/c%3Fx%3D1%23f/activities"),
+    ] {
+        a.conversation = Some(botcore::ConversationAccount::new(conversation));
+        a.id = None;
+        c.send(&Message::to(&a).text("x")).await.unwrap();
+        assert_eq!(fake.requests().last().unwrap().path, path);
+    }
+    // An empty reply id is no reply: a new message.
+    a.id = Some(String::new());
+    c.send(&Message::to(&a).text("x")).await.unwrap();
+    assert_eq!(fake.requests().last().unwrap().body.get("replyToId"), None);
+}

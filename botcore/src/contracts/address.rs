@@ -165,4 +165,55 @@ impl Address {
         a.id = None;
         a
     }
+
+    /// The root message of the Teams channel thread the conversation is, from a conversation
+    /// id of the form `19:…@thread.tacv2;messageid=<root>`.
+    ///
+    /// Teams' rule: a message to the conversation id *with* `;messageid=` goes into that
+    /// thread (replies to a channel thread keep the id as it came); a message to the id
+    /// *without* it starts a new post in the channel ([`without_thread`](Self::without_thread)).
+    ///
+    /// ```
+    /// use botcore::{Address, ChannelAccount};
+    /// let a = Address::new("msteams", ChannelAccount::new("29:ann"), ChannelAccount::new("28:bot"))
+    ///     .with_conversation("19:abc@thread.tacv2;messageid=1714557000000");
+    /// assert_eq!(a.thread_root_id(), Some("1714557000000"));
+    /// let post = a.without_thread();
+    /// assert_eq!(post.conversation_id(), Some("19:abc@thread.tacv2"));
+    /// assert_eq!(post.thread_root_id(), None);
+    /// // Continue in the thread a new post started:
+    /// let thread = post.in_thread("1714557999999");
+    /// assert_eq!(thread.conversation_id(), Some("19:abc@thread.tacv2;messageid=1714557999999"));
+    /// ```
+    pub fn thread_root_id(&self) -> Option<&str> {
+        self.conversation_id()?
+            .split_once(THREAD_MARKER)
+            .map(|(_, root)| root)
+            .filter(|root| !root.is_empty())
+    }
+
+    /// This address for a new post in the channel: the conversation id without its
+    /// `;messageid=` thread part, and no message to reply to.
+    pub fn without_thread(&self) -> Self {
+        let mut a = self.without_reply();
+        if let Some(c) = a.conversation.as_mut()
+            && let Some((channel, _)) = c.id.split_once(THREAD_MARKER)
+        {
+            c.id = channel.to_owned();
+        }
+        a
+    }
+
+    /// This address in the channel thread whose root message is `root_id` (for example the
+    /// activity id a new post got), with no message to reply to.
+    pub fn in_thread(&self, root_id: &str) -> Self {
+        let mut a = self.without_thread();
+        if let Some(c) = a.conversation.as_mut() {
+            c.id = format!("{}{THREAD_MARKER}{root_id}", c.id);
+        }
+        a
+    }
 }
+
+/// What separates a Teams channel id from the thread's root message id.
+const THREAD_MARKER: &str = ";messageid=";

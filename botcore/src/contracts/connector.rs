@@ -36,7 +36,11 @@ pub enum DeliveryError {
     #[error("delivery outcome unknown: {0}")]
     Ambiguous(String),
     /// The channel refused for good (403 blocked, 404 gone, 400 bad request).
-    #[error("delivery refused permanently (status {status}, code {code:?})")]
+    /// [`refusal`](Self::refusal) says why, from `status` and `code`.
+    #[error(
+        "delivery refused permanently: {} (status {status}, code {code:?})",
+        Refusal::from_channel(*status, code.as_deref())
+    )]
     Permanent {
         /// The HTTP status or equivalent.
         status: u16,
@@ -68,6 +72,96 @@ impl DeliveryError {
     /// conversation is gone).
     pub fn is_permanent(&self) -> bool {
         matches!(self, Self::Permanent { .. })
+    }
+
+    /// Why a [`Permanent`](Self::Permanent) refusal happened; `None` for other errors.
+    ///
+    /// ```
+    /// use botcore::{DeliveryError, Refusal};
+    /// let e = DeliveryError::Permanent { status: 403, code: Some("ConversationBlockedByUser".into()) };
+    /// assert_eq!(e.refusal(), Some(Refusal::BlockedByUser));
+    /// assert!(e.to_string().contains("the user blocked the bot"));
+    /// assert_eq!(DeliveryError::Unreachable("dns".into()).refusal(), None);
+    /// ```
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Self::Permanent { status, code } => {
+                Some(Refusal::from_channel(*status, code.as_deref()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why a channel refused a message for good: the Bot Framework / Teams error code of a
+/// [`DeliveryError::Permanent`], in a form a fan-out can act on (skip blocked users, report
+/// the rest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The user blocked the bot or uninstalled it (`ConversationBlockedByUser`, Teams'
+    /// `MessageWritesBlocked`).
+    BlockedByUser,
+    /// The bot is not a member of the conversation: removed from it, or not installed for
+    /// the user (`BotNotInConversationRoster`, `ForbiddenOperationException`).
+    NotInRoster,
+    /// An administrator disabled the bot for the tenant (`BotDisabledByAdmin`).
+    BotDisabled,
+    /// The conversation does not exist (any more) (`ConversationNotFound`).
+    ConversationNotFound,
+    /// The message is too large for the channel (`MessageSizeTooBig`, or status 413).
+    TooLarge,
+    /// The address cannot be used: no conversation id, or an id that cannot be put in a URL
+    /// (`MissingConversationId`, `InvalidConversationId`, `InvalidActivityId`) — refused before
+    /// any request.
+    InvalidAddress,
+    /// Any other refusal (`BadArgument`, an unknown code, no code).
+    Other,
+}
+
+impl Refusal {
+    /// Classifies a refusal by the channel's HTTP status and error code (the code decides;
+    /// without a known one only `413` is recognised).
+    ///
+    /// ```
+    /// use botcore::Refusal;
+    /// assert_eq!(Refusal::from_channel(403, Some("BotDisabledByAdmin")), Refusal::BotDisabled);
+    /// assert_eq!(Refusal::from_channel(413, None), Refusal::TooLarge);
+    /// assert_eq!(Refusal::from_channel(403, None), Refusal::Other);
+    /// ```
+    pub fn from_channel(status: u16, code: Option<&str>) -> Self {
+        match code {
+            Some("ConversationBlockedByUser" | "MessageWritesBlocked") => Self::BlockedByUser,
+            Some("BotNotInConversationRoster" | "ForbiddenOperationException") => Self::NotInRoster,
+            Some("BotDisabledByAdmin") => Self::BotDisabled,
+            Some("ConversationNotFound") => Self::ConversationNotFound,
+            Some("MessageSizeTooBig") => Self::TooLarge,
+            Some("MissingConversationId" | "InvalidConversationId" | "InvalidActivityId") => {
+                Self::InvalidAddress
+            }
+            _ if status == 413 => Self::TooLarge,
+            _ => Self::Other,
+        }
+    }
+
+    /// Whether the user (or their administrator) chose not to hear from the bot: retrying
+    /// later, or through another conversation, would not be welcome.
+    pub fn is_opt_out(self) -> bool {
+        matches!(self, Self::BlockedByUser | Self::BotDisabled)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::BlockedByUser => "the user blocked the bot",
+            Self::NotInRoster => "the bot is not a member of the conversation",
+            Self::BotDisabled => "an administrator disabled the bot",
+            Self::ConversationNotFound => "the conversation does not exist",
+            Self::TooLarge => "the message is too large",
+            Self::InvalidAddress => "the address cannot be used",
+            Self::Other => "the channel refused the message",
+        })
     }
 }
 

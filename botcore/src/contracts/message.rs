@@ -1,6 +1,7 @@
 //! [`Message`]: what comes in from a channel and what goes out to it.
 
 use crate::contracts::address::Address;
+use crate::contracts::card::{Attachment, AttachmentLayout, SuggestedActions};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -175,6 +176,55 @@ impl Message {
         self
     }
 
+    /// Adds a card or file: a [`HeroCard`](crate::HeroCard), [`ThumbnailCard`](crate::ThumbnailCard),
+    /// [`AdaptiveCard`](crate::AdaptiveCard) or [`Attachment`].
+    ///
+    /// ```
+    /// use botcore::{AdaptiveCard, Message, ThumbnailCard, json};
+    /// let m = Message::default()
+    ///     .card(ThumbnailCard::new().title("Margherita"))
+    ///     .card(AdaptiveCard::new(json!({"type": "AdaptiveCard", "version": "1.5", "body": []})))
+    ///     .carousel();
+    /// assert_eq!(m.attachments.len(), 2);
+    /// assert_eq!(m.attachments[1]["contentType"], "application/vnd.microsoft.card.adaptive");
+    /// assert_eq!(m.attachment_layout.as_deref(), Some("carousel"));
+    /// ```
+    pub fn card(mut self, card: impl Into<Attachment>) -> Self {
+        self.attachments.push(card.into().to_json());
+        self
+    }
+
+    /// Sets how several attachments are shown.
+    pub fn attachment_layout(mut self, layout: AttachmentLayout) -> Self {
+        self.attachment_layout = Some(layout.as_str().to_owned());
+        self
+    }
+
+    /// Shows the attachments side by side ([`AttachmentLayout::Carousel`]).
+    pub fn carousel(self) -> Self {
+        self.attachment_layout(AttachmentLayout::Carousel)
+    }
+
+    /// Sets quick-reply buttons ([`SuggestedActions`]).
+    pub fn suggested(mut self, actions: SuggestedActions) -> Self {
+        self.suggested_actions = Some(actions.to_json());
+        self
+    }
+
+    /// The attachments read as [`Attachment`]s (entries that are not attachment objects are
+    /// left out).
+    pub fn typed_attachments(&self) -> Vec<Attachment> {
+        self.attachments
+            .iter()
+            .filter_map(|a| serde_json::from_value(a.clone()).ok())
+            .collect()
+    }
+
+    /// The suggested actions read as [`SuggestedActions`], if any.
+    pub fn typed_suggested_actions(&self) -> Option<SuggestedActions> {
+        serde_json::from_value(self.suggested_actions.clone()?).ok()
+    }
+
     /// Adds an entity.
     pub fn entity(mut self, entity: Value) -> Self {
         self.entities.push(entity);
@@ -220,6 +270,18 @@ impl Message {
     /// Sets the timestamp.
     pub fn timestamp(mut self, ts: impl Into<String>) -> Self {
         self.timestamp = Some(ts.into());
+        self
+    }
+
+    /// Sets the sender's local time (RFC 3339 with the user's offset).
+    pub fn local_timestamp(mut self, ts: impl Into<String>) -> Self {
+        self.local_timestamp = Some(ts.into());
+        self
+    }
+
+    /// Sets the sender's IANA time zone (e.g. `Europe/Paris`).
+    pub fn local_timezone(mut self, tz: impl Into<String>) -> Self {
+        self.local_timezone = Some(tz.into());
         self
     }
 

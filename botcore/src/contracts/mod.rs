@@ -5,6 +5,7 @@
 //! Nothing here knows about dialogs, sessions or the bot.
 
 pub(crate) mod address;
+pub(crate) mod card;
 pub(crate) mod clock;
 pub(crate) mod connector;
 pub(crate) mod error;

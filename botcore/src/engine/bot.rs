@@ -3,11 +3,13 @@
 
 use crate::contracts::clock::Clock;
 use crate::contracts::connector::Connector;
+use crate::contracts::connector::{DeliveryError, Receipt};
 use crate::contracts::error::BotError;
-use crate::contracts::message::Message;
+use crate::contracts::message::{Message, MessageKind};
 use crate::contracts::storage::Storage;
 use crate::engine::config::EventAction;
 use crate::engine::delivery;
+use crate::engine::events::MembersChanged;
 use crate::engine::runtime::Runtime;
 use crate::engine::turn::{self, Entry, TurnOutcome};
 use crate::model::localize::Localizer;
@@ -34,9 +36,9 @@ impl fmt::Debug for Bot {
 
 impl Bot {
     /// Handles one incoming message: a full turn (load → dialogs → save with compare-and-set →
-    /// deliver). Non-message activities go to the event handler. Errors raised by dialogs have
-    /// already been handled as v3 does (error hook, error message, stack cleared) when this
-    /// returns them.
+    /// deliver). Non-message activities go to the members hooks (a `conversationUpdate`), then
+    /// to the event handler. Errors raised by dialogs have already been handled as v3 does
+    /// (error hook, error message, stack cleared) when this returns them.
     pub async fn receive(&self, mut message: Message) -> Result<TurnOutcome, BotError> {
         for m in &self.inner.middleware {
             if !m.receive(&mut message).await? {
@@ -44,6 +46,10 @@ impl Bot {
             }
         }
         if !message.is_message() {
+            let mut deliveries = Vec::new();
+            if message.kind == MessageKind::ConversationUpdate && self.inner.members.any() {
+                deliveries = self.raise_members(&message).await;
+            }
             let action = self
                 .inner
                 .on_event
@@ -51,9 +57,13 @@ impl Bot {
                 .map(|h| h(&message))
                 .unwrap_or_default();
             match action {
-                EventAction::Ignore => return Ok(TurnOutcome::default()),
+                EventAction::Ignore => {
+                    return Ok(TurnOutcome {
+                        deliveries,
+                        ..TurnOutcome::default()
+                    });
+                }
                 EventAction::Reply(out) => {
-                    let mut deliveries = Vec::with_capacity(out.len());
                     for m in out {
                         deliveries.push(delivery::deliver_between_turns(&self.inner, m).await);
                     }
@@ -63,12 +73,49 @@ impl Bot {
                         ran_turn: false,
                     });
                 }
-                EventAction::RunTurn => {}
+                EventAction::RunTurn => {
+                    let mut ran = turn::run(&self.inner, Arc::new(message), Entry::User).await?;
+                    deliveries.append(&mut ran.outcome.deliveries);
+                    ran.outcome.deliveries = deliveries;
+                    return Ok(ran.outcome);
+                }
             }
         }
         turn::run(&self.inner, Arc::new(message), Entry::User)
             .await
             .map(|ran| ran.outcome)
+    }
+
+    /// Raises the members events of `activity` and delivers what the hooks return, in order,
+    /// between the conversation's turns. Messages without an address go to the conversation;
+    /// texts are localized in the activity's locale (no user state is read).
+    async fn raise_members(&self, activity: &Message) -> Vec<Result<Receipt, DeliveryError>> {
+        let Some(event) = MembersChanged::from_activity(activity) else {
+            return Vec::new();
+        };
+        let out = self.inner.members.messages(&event);
+        let locale = activity
+            .locale
+            .as_deref()
+            .or(activity.address.locale.as_deref());
+        let localizer = self.inner.localizer();
+        let mut deliveries = Vec::with_capacity(out.len());
+        for mut m in out {
+            if m.address.channel_id.is_empty() {
+                m.address = event.address();
+            }
+            let lookup_in = locale.unwrap_or_else(|| localizer.default_locale());
+            if !m.text.is_empty()
+                && let Some(t) = localizer.lookup(lookup_in, &m.text)
+            {
+                m.text = t.to_owned();
+            }
+            if m.locale.is_none() {
+                m.locale = locale.map(str::to_owned);
+            }
+            deliveries.push(delivery::deliver_between_turns(&self.inner, m).await);
+        }
+        deliveries
     }
 
     /// The bot's clock.

@@ -7,7 +7,10 @@ use crate::contracts::message::Message;
 use crate::contracts::middleware::Middleware;
 use crate::contracts::storage::Storage;
 use crate::engine::bot::Bot;
-use crate::engine::config::{Config, ErrorHook, EventAction, EventHook, UnknownDialogPolicy};
+use crate::engine::config::{
+    Config, ErrorHook, EventAction, EventHook, MembersHooks, UnknownDialogPolicy,
+};
+use crate::engine::events::MembersChanged;
 use crate::engine::locks::ConversationLocks;
 use crate::engine::runtime::Runtime;
 use crate::model::dialog::Dialog;
@@ -30,6 +33,7 @@ pub struct BotBuilder {
     middleware: Vec<Arc<dyn Middleware>>,
     on_error: Option<Arc<ErrorHook>>,
     on_event: Option<Arc<EventHook>>,
+    members: MembersHooks,
     config: Config,
     app_data: AppData,
 }
@@ -54,6 +58,7 @@ impl Default for BotBuilder {
             middleware: Vec::new(),
             on_error: None,
             on_event: None,
+            members: MembersHooks::default(),
             app_data: AppData::default(),
             config: Config {
                 root_dialog: "*:/".into(),
@@ -63,6 +68,7 @@ impl Default for BotBuilder {
                 unknown_dialog: UnknownDialogPolicy::default(),
                 error_message: "BotBuilder:default_error".into(),
                 proactive_wait: std::time::Duration::from_secs(30),
+                show_typing: None,
             },
         }
     }
@@ -171,12 +177,84 @@ impl BotBuilder {
     }
 
     /// Decides what happens with non-message activities (conversationUpdate, event, ...).
-    /// Without a handler they are ignored.
+    /// Without a handler they are ignored. A `conversationUpdate` reaches it after the
+    /// [`on_members_added`](Self::on_members_added) / [`on_members_removed`](Self::on_members_removed)
+    /// hooks have run and their messages were sent.
     pub fn on_event(
         mut self,
         hook: impl Fn(&Message) -> EventAction + Send + Sync + 'static,
     ) -> Self {
         self.on_event = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called when members join a conversation (a `conversationUpdate` with `membersAdded`),
+    /// with the members other than the bot; also when only the bot itself joined
+    /// ([`MembersChanged::bot_added`]). The messages returned are sent in order, between the
+    /// conversation's turns; one without an address goes to the conversation, and texts are
+    /// localized in the update's locale. Hooks add up: each one set runs, in order. The
+    /// [`on_event`](Self::on_event) handler still sees the update afterwards.
+    ///
+    /// ```
+    /// # let builder = botcore::Bot::builder();
+    /// let builder = builder.on_members_added(|event| {
+    ///     event
+    ///         .added
+    ///         .iter()
+    ///         .map(|m| {
+    ///             let name = m.name.as_deref().unwrap_or("there");
+    ///             event.message_to(m).text(format!("Hello {name}!"))
+    ///         })
+    ///         .collect()
+    /// });
+    /// ```
+    pub fn on_members_added(
+        mut self,
+        hook: impl Fn(&MembersChanged) -> Vec<Message> + Send + Sync + 'static,
+    ) -> Self {
+        self.members.added.push(Arc::new(hook));
+        self
+    }
+
+    /// Called when members leave a conversation (`membersRemoved`), as
+    /// [`on_members_added`](Self::on_members_added) is for joins; also when the bot itself
+    /// was removed ([`MembersChanged::bot_removed`]; messages to a conversation the bot left
+    /// usually fail).
+    pub fn on_members_removed(
+        mut self,
+        hook: impl Fn(&MembersChanged) -> Vec<Message> + Send + Sync + 'static,
+    ) -> Self {
+        self.members.removed.push(Arc::new(hook));
+        self
+    }
+
+    /// Greets every member who joins a conversation, except the bot itself, with `text` (a
+    /// localization key or the text): v3's `conversationUpdate` welcome in one line.
+    ///
+    /// ```
+    /// # let builder = botcore::Bot::builder();
+    /// let builder = builder.welcome("Hi! I'm the pizza bot.");
+    /// ```
+    pub fn welcome(self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        self.on_members_added(move |event| {
+            event
+                .added
+                .iter()
+                .map(|m| event.message_to(m).text(text.as_str()))
+                .collect()
+        })
+    }
+
+    /// Shows the user the bot is typing while their turn is slow (v4's ShowTypingMiddleware):
+    /// once a user's message has been running its dialogs for `threshold`, a typing activity
+    /// goes to the conversation, then again every `threshold` (at least 2 s apart), until
+    /// the turn's replies go out. A turn faster than `threshold` sends none. Typing
+    /// activities go straight to the connector (not through the send middleware); failing
+    /// ones are logged at debug level and otherwise ignored. Off by default;
+    /// [`Session::send_typing`] works either way.
+    pub fn show_typing(mut self, threshold: std::time::Duration) -> Self {
+        self.config.show_typing = Some(threshold);
         self
     }
 
@@ -249,6 +327,7 @@ impl BotBuilder {
                 middleware: self.middleware,
                 on_error: self.on_error,
                 on_event: self.on_event,
+                members: self.members,
                 config: self.config,
                 locks: ConversationLocks::default(),
             }),

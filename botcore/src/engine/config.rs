@@ -2,6 +2,8 @@
 
 use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
+use crate::engine::events::MembersChanged;
+use std::sync::Arc;
 
 /// What to do with a stored stack that names a dialog no longer registered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,6 +31,35 @@ pub enum EventAction {
 
 pub(crate) type ErrorHook = dyn Fn(&BotError, &Message) + Send + Sync;
 pub(crate) type EventHook = dyn Fn(&Message) -> EventAction + Send + Sync;
+/// A members hook: the messages to send for one change.
+pub(crate) type MembersHook = dyn Fn(&MembersChanged) -> Vec<Message> + Send + Sync;
+
+/// The bot's members hooks, in the order they were added.
+#[derive(Clone, Default)]
+pub(crate) struct MembersHooks {
+    pub(crate) added: Vec<Arc<MembersHook>>,
+    pub(crate) removed: Vec<Arc<MembersHook>>,
+}
+
+impl MembersHooks {
+    /// Whether any hook is set (otherwise updates are not even parsed).
+    pub(crate) fn any(&self) -> bool {
+        !self.added.is_empty() || !self.removed.is_empty()
+    }
+
+    /// The messages the hooks return for `event`: the added hooks' when members (or the bot)
+    /// joined, then the removed hooks' when some left.
+    pub(crate) fn messages(&self, event: &MembersChanged) -> Vec<Message> {
+        let mut out = Vec::new();
+        if !event.added.is_empty() || event.bot_added {
+            out.extend(self.added.iter().flat_map(|h| h(event)));
+        }
+        if !event.removed.is_empty() || event.bot_removed {
+            out.extend(self.removed.iter().flat_map(|h| h(event)));
+        }
+        out
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -39,4 +70,6 @@ pub(crate) struct Config {
     pub(crate) unknown_dialog: UnknownDialogPolicy,
     pub(crate) error_message: String,
     pub(crate) proactive_wait: std::time::Duration,
+    /// Typing while a user's turn runs longer than this (`None`: off).
+    pub(crate) show_typing: Option<std::time::Duration>,
 }

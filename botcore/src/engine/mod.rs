@@ -7,6 +7,8 @@ pub(crate) mod builder;
 pub(crate) mod config;
 pub(crate) mod delivery;
 pub(crate) mod driver;
+pub(crate) mod events;
 pub(crate) mod locks;
 pub(crate) mod runtime;
 pub(crate) mod turn;
+pub(crate) mod typing;

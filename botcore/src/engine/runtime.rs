@@ -4,7 +4,7 @@ use crate::contracts::clock::Clock;
 use crate::contracts::connector::Connector;
 use crate::contracts::middleware::Middleware;
 use crate::contracts::storage::Storage;
-use crate::engine::config::{Config, ErrorHook, EventHook};
+use crate::engine::config::{Config, ErrorHook, EventHook, MembersHooks};
 use crate::engine::locks::ConversationLocks;
 use crate::model::library::Registry;
 use crate::model::localize::Localizer;
@@ -21,6 +21,7 @@ pub(crate) struct Runtime {
     pub(crate) middleware: Vec<Arc<dyn Middleware>>,
     pub(crate) on_error: Option<Arc<ErrorHook>>,
     pub(crate) on_event: Option<Arc<EventHook>>,
+    pub(crate) members: MembersHooks,
     pub(crate) config: Config,
     pub(crate) locks: ConversationLocks,
 }

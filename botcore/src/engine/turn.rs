@@ -13,7 +13,7 @@ use crate::contracts::message::{Message, MessageKind};
 use crate::contracts::storage::{Precondition, StorageError, Stored, WriteOp};
 use crate::engine::locks::{self, Claim};
 use crate::engine::runtime::Runtime;
-use crate::engine::{delivery, driver};
+use crate::engine::{delivery, driver, typing};
 use crate::model::address_record;
 use crate::model::effects::{Effects, StackOp};
 use crate::model::held::{self, HeldDialog, HoldReport};
@@ -91,7 +91,9 @@ pub(crate) async fn run(
     locks::inside(claim.key().clone(), run).await
 }
 
-/// The compare-and-set loop of one turn (the caller holds the conversation's lock).
+/// One turn (the caller holds the conversation's lock): the compare-and-set loop — with
+/// typing activities while it runs long, for a user's message when the bot shows typing —,
+/// then the delivery of what the saved attempt sent.
 async fn transact(
     inner: &Arc<Runtime>,
     message: &Arc<Message>,
@@ -99,6 +101,50 @@ async fn transact(
     entry: Entry,
     claim: &Claim<'_>,
 ) -> Result<Ran, BotError> {
+    let typing = inner
+        .config
+        .show_typing
+        .filter(|_| matches!(entry, Entry::User) && message.is_message());
+    let attempts = attempt(inner, message, keys, entry);
+    let saved = match typing {
+        Some(threshold) => {
+            typing::while_running(&*inner.connector, &message.address, threshold, attempts).await
+        }
+        None => attempts.await,
+    }?;
+    // Delivered while the conversation's lock is held: the next turn's messages cannot
+    // overtake these.
+    let deliveries = delivery::deliver_as_one(inner, claim, saved.outbox).await;
+    let outcome = TurnOutcome {
+        deliveries,
+        attempts: saved.attempts,
+        ran_turn: true,
+    };
+    match saved.failure {
+        Some(e) => Err(e),
+        None => Ok(Ran {
+            outcome,
+            report: saved.report,
+        }),
+    }
+}
+
+/// A turn's saved attempt: what to deliver, and how the turn ended.
+struct Saved {
+    outbox: Vec<Message>,
+    attempts: usize,
+    /// The error a user's turn was reset after (its reset was saved).
+    failure: Option<BotError>,
+    report: HoldReport,
+}
+
+/// The compare-and-set loop of one turn, up to the saved write.
+async fn attempt(
+    inner: &Arc<Runtime>,
+    message: &Arc<Message>,
+    keys: &StateKeys,
+    entry: Entry,
+) -> Result<Saved, BotError> {
     let user_turn = matches!(entry, Entry::User);
     let max = inner.config.max_turn_attempts;
     // A user turn that fails is reset as v3 does; saving the reset gets its own attempts.
@@ -141,19 +187,12 @@ async fn transact(
         let ops = commit_ops(&mut session, keys);
         match inner.storage.write_many(ops).await {
             Ok(_) => {
-                // Delivered while the conversation's lock is held: the next turn's messages
-                // cannot overtake these.
-                let outbox = std::mem::take(&mut session.effects.outbox);
-                let deliveries = delivery::deliver_as_one(inner, claim, outbox).await;
-                let outcome = TurnOutcome {
-                    deliveries,
+                return Ok(Saved {
+                    outbox: std::mem::take(&mut session.effects.outbox),
                     attempts: attempts + reset_attempts,
-                    ran_turn: true,
-                };
-                return match failure {
-                    Some(e) => Err(e),
-                    None => Ok(Ran { outcome, report }),
-                };
+                    failure,
+                    report,
+                });
             }
             Err(StorageError::Conflict { .. }) => continue,
             Err(e @ StorageError::TooLarge { .. }) if user_turn && failure.is_none() => {

@@ -106,7 +106,9 @@ impl Registry {
             .dialog("prompt-text", PromptDialog(PromptKind::Text))
             .dialog("prompt-number", PromptDialog(PromptKind::Number))
             .dialog("prompt-confirm", PromptDialog(PromptKind::Confirm))
-            .dialog("prompt-choice", PromptDialog(PromptKind::Choice));
+            .dialog("prompt-choice", PromptDialog(PromptKind::Choice))
+            .dialog("prompt-time", PromptDialog(PromptKind::Time))
+            .dialog("prompt-attachment", PromptDialog(PromptKind::Attachment));
         let mut seen_libs = std::collections::HashSet::new();
         let mut pending = vec![builtins, root];
         while let Some(lib) = pending.pop() {

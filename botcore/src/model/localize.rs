@@ -1,9 +1,14 @@
 //! [`Localizer`]: string tables per locale with fallback `es-MX → es → default → key`.
 
+use crate::model::system_strings;
 use std::collections::HashMap;
 
 /// String tables per locale. Keys not found in any table fall back to the system strings
 /// (for `BotBuilder:*` keys) and then to the key itself.
+///
+/// The system strings (prompt retries, the error message, yes/no, list separators) come in
+/// English, Spanish, German, French, Portuguese (Brazilian), Japanese and Simplified Chinese;
+/// a table the app adds for a locale overrides them for that locale.
 ///
 /// ```
 /// use botcore::Localizer;
@@ -58,33 +63,54 @@ impl Localizer {
         Ok(self.add(locale, map))
     }
 
-    /// Looks `key` up: `locale`, its language, the default locale, then the system strings.
+    /// Looks `key` up: the app's tables of `locale` and of its language, then, for a
+    /// `BotBuilder:*` key, the system strings of that language; then the same for the default
+    /// locale; then the English system strings. An app table thus overrides a system string
+    /// for its own locale only.
+    ///
+    /// ```
+    /// use botcore::Localizer;
+    /// let l = Localizer::new("en").add("es", [("BotBuilder:text_retry", "¿Cómo?")]);
+    /// assert_eq!(l.get("es-MX", "BotBuilder:text_retry"), "¿Cómo?");
+    /// assert_eq!(
+    ///     l.get("de-DE", "BotBuilder:text_retry"),
+    ///     "Das habe ich nicht verstanden. Bitte versuchen Sie es nochmal"
+    /// );
+    /// assert_eq!(l.get("ko", "BotBuilder:list_or"), " or ");
+    /// ```
     pub fn lookup(&self, locale: &str, key: &str) -> Option<&str> {
-        let mut found = None;
-        if !self.tables.is_empty() {
-            let locale = locale.to_lowercase();
-            let lang = locale
-                .split(['-', '_'])
-                .next()
-                .unwrap_or(&locale)
-                .to_owned();
-            for l in [locale.as_str(), lang.as_str(), self.default_locale.as_str()] {
-                if let Some(v) = self.tables.get(l).and_then(|t| t.get(key)) {
-                    found = Some(v.as_str());
-                    break;
-                }
-            }
+        let system = key.starts_with("BotBuilder:");
+        if self.tables.is_empty() && !system {
+            return None;
         }
-        found.or_else(|| {
-            if key.starts_with("BotBuilder:") {
-                SYSTEM_STRINGS
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, v)| *v)
+        let app = |l: &str| {
+            self.tables
+                .get(l)
+                .and_then(|t| t.get(key))
+                .map(String::as_str)
+        };
+        let builtin = |l: &str| {
+            if system {
+                system_strings::table_for(l).and_then(|t| system_strings::find(t, key))
             } else {
                 None
             }
-        })
+        };
+        let locale = locale.to_lowercase();
+        let lang = locale.split(['-', '_']).next().unwrap_or(&locale);
+        let default = self.default_locale.as_str();
+        app(&locale)
+            .or_else(|| app(lang))
+            .or_else(|| builtin(&locale))
+            .or_else(|| app(default))
+            .or_else(|| builtin(default))
+            .or_else(|| {
+                if system {
+                    system_strings::find(system_strings::EN, key)
+                } else {
+                    None
+                }
+            })
     }
 
     /// Like [`lookup`](Self::lookup), falling back to the key itself.
@@ -92,30 +118,3 @@ impl Localizer {
         self.lookup(locale, key).unwrap_or(key)
     }
 }
-
-/// Localization keys of the system strings, with their v3 English defaults.
-pub(crate) const SYSTEM_STRINGS: &[(&str, &str)] = &[
-    (
-        "BotBuilder:text_retry",
-        "I didn't understand. Please try again.",
-    ),
-    (
-        "BotBuilder:number_retry",
-        "I didn't recognize that as a number. Please enter a number.",
-    ),
-    (
-        "BotBuilder:confirm_retry",
-        "I didn't understand. Please answer 'yes' or 'no'.",
-    ),
-    (
-        "BotBuilder:choice_retry",
-        "I didn't understand. Please choose an option from the list.",
-    ),
-    (
-        "BotBuilder:default_error",
-        "Oops. Something went wrong and we need to start over.",
-    ),
-    ("BotBuilder:confirm_yes", "yes"),
-    ("BotBuilder:confirm_no", "no"),
-    ("BotBuilder:list_or", " or "),
-];

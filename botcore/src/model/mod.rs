@@ -4,6 +4,7 @@
 //! scheduled jobs), which the engine carries out. Imports only the contracts.
 
 pub(crate) mod address_record;
+pub(crate) mod channels;
 pub(crate) mod data;
 pub(crate) mod dialog;
 pub(crate) mod effects;
@@ -16,3 +17,4 @@ pub(crate) mod result;
 pub(crate) mod session;
 pub(crate) mod stack;
 pub(crate) mod state;
+pub(crate) mod system_strings;

@@ -1,5 +1,16 @@
 //! `cargo run`: the survey-interruption demo. Chat in the terminal; the same bot also serves
-//! the Bot Framework protocol and the proactive webhooks on 127.0.0.1:3978.
+//! the Bot Framework protocol and the proactive webhooks on 127.0.0.1:3978. Say `hi` for the
+//! pizza order (interrupted by the survey), `card` for a hero card and an Adaptive Card.
+//!
+//! In the official Web Chat, in a browser on this machine (after `npm ci` in `interop/`):
+//!
+//! ```text
+//! node interop/start-peer.js --bot http://127.0.0.1:3978/api/messages --port 3000 --stamp-client-activities
+//! node interop/webchat-server.mjs --dl http://127.0.0.1:3000/directline   # prints the page's URL
+//! ```
+//!
+//! There the sizes are buttons and the cards are drawn; `cargo test -p examples --test webchat`
+//! does the same in headless Chromium and checks what it shows.
 
 use botcore::ByChannel;
 use clap::Parser;
@@ -55,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "(HTTP endpoints not served: cannot bind {addr}: {e}; the terminal demo still works)"
         ),
     }
-    println!("botcore demo: the survey that interrupts. Say hi (Ctrl-D to quit).");
+    println!("botcore demo: the survey that interrupts. Say hi, or card (Ctrl-D to quit).");
     let _ticker = console::spawn_ticker(bot.clone(), Duration::from_millis(250));
     Ok(console::run(&bot, tokio::io::BufReader::new(tokio::io::stdin())).await?)
 }

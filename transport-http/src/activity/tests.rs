@@ -19,8 +19,95 @@ fn inbound_builds_the_address_and_keeps_unknown_fields() {
     assert_eq!(a.tenant_id(), Some("t1"));
     assert_eq!(a.locale.as_deref(), Some("de-DE"));
     assert_eq!(a.reply_to_id(), Some("m1"));
-    assert_eq!(m.extra["localTimestamp"], "2024-01-01T00:00:00+01:00");
+    assert_eq!(
+        m.local_timestamp.as_deref(),
+        Some("2024-01-01T00:00:00+01:00")
+    );
+    assert_eq!(a.extra["utcOffset"], "+01:00");
     assert!(!m.extra.contains_key("from"));
+    assert!(!m.extra.contains_key("localTimestamp"));
+}
+
+#[test]
+fn local_time_zone_and_attachment_layout_are_typed_both_ways() {
+    let mut v = base();
+    v["localTimezone"] = json!("Europe/Berlin");
+    v["attachmentLayout"] = json!("carousel");
+    let m = message_from_activity(v).unwrap();
+    assert_eq!(m.local_timezone.as_deref(), Some("Europe/Berlin"));
+    assert_eq!(m.attachment_layout.as_deref(), Some("carousel"));
+    assert_eq!(m.address.extra["localTimezone"], "Europe/Berlin");
+    assert!(m.extra.is_empty(), "{:?}", m.extra);
+
+    let mut out = Message::to(&m.address).text("cards");
+    out.attachment_layout = Some("list".into());
+    out.local_timezone = Some("Europe/Berlin".into());
+    let act = activity_from_message(&out);
+    assert_eq!(act["attachmentLayout"], "list");
+    assert_eq!(act["localTimezone"], "Europe/Berlin");
+    let explicit = activity_from_message(&out.clone().timestamp("2024-01-01T00:00:00Z"));
+    assert_eq!(explicit["timestamp"], "2024-01-01T00:00:00Z");
+}
+
+#[test]
+fn outgoing_activities_carry_timestamps_in_utc_and_in_the_users_time() {
+    let m = message_from_activity(base()).unwrap();
+    let now = jiff::Timestamp::from_millisecond(1_714_557_600_123).unwrap();
+    let act = outgoing::outgoing_at(&Message::to(&m.address).text("hi"), "", now);
+    assert_eq!(act.timestamp.as_deref(), Some("2024-05-01T10:00:00.123Z"));
+    // The inbound activity was written at +01:00.
+    assert_eq!(
+        act.local_timestamp.as_deref(),
+        Some("2024-05-01T11:00:00.123+01:00")
+    );
+    // No local time known: no localTimestamp, but a timestamp all the same.
+    let bare = Address::new(
+        "webchat",
+        ChannelAccount::new("u"),
+        ChannelAccount::new("b"),
+    );
+    let act = outgoing::outgoing_at(&Message::to(&bare), "", now);
+    assert_eq!(act.local_timestamp, None);
+    assert!(act.timestamp.is_some());
+}
+
+#[test]
+fn an_address_without_a_bot_id_sends_from_the_app_id_never_from_nobody() {
+    let mut v = base();
+    v.as_object_mut().unwrap().remove("recipient");
+    let m = message_from_activity(v).unwrap();
+    let reply = Message::to(&m.address).text("hi");
+    let teams = Activity::outgoing(&reply, "app-id");
+    let from = teams.from.unwrap();
+    assert_eq!(
+        (from.id.as_str(), &from.extra["role"]),
+        ("28:app-id", &json!("bot"))
+    );
+    let mut webchat = reply.clone();
+    webchat.address.channel_id = "webchat".into();
+    assert_eq!(
+        Activity::outgoing(&webchat, "app-id").from.unwrap().id,
+        "app-id"
+    );
+    assert_eq!(activity_from_message(&webchat)["from"]["id"], "bot");
+    assert_eq!(
+        Activity::outgoing(&reply, "28:app-id").from.unwrap().id,
+        "28:app-id"
+    );
+}
+
+#[test]
+fn the_tenant_from_channel_data_goes_into_the_conversation() {
+    let mut v = base();
+    v["conversation"] = json!({"id": "a:1", "conversationType": "personal"});
+    let m = message_from_activity(v).unwrap();
+    let c = m.address.conversation.as_ref().unwrap();
+    assert_eq!(c.tenant_id.as_deref(), Some("t1"));
+    assert_eq!(c.extra["conversationType"], "personal");
+    // A saved address keeps it.
+    let saved: Address = serde_json::from_value(serde_json::to_value(&m.address).unwrap()).unwrap();
+    assert_eq!(saved, m.address);
+    assert_eq!(saved.tenant_id(), Some("t1"));
 }
 
 #[test]

@@ -22,11 +22,17 @@ pub const ISSUER: &str = "https://api.botframework.com";
 pub const KEY1_PEM: &[u8] = include_bytes!("../fixtures/signing-key-1.pem");
 pub const KEY2_PEM: &[u8] = include_bytes!("../fixtures/signing-key-2.pem");
 
-/// Serves `app` on a fresh 127.0.0.1 port.
+/// Serves `app` on a fresh 127.0.0.1 port, with `transport_http::serve_with` and its
+/// default settings.
 pub async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { transport_http::axum::serve(listener, app).await.unwrap() });
+    let settings = transport_http::ServeSettings::default();
+    tokio::spawn(async move {
+        transport_http::serve_with(listener, app, settings)
+            .await
+            .unwrap()
+    });
     addr
 }
 

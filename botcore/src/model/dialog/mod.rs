@@ -5,8 +5,11 @@
 //! top. Dialogs never call each other: they queue a stack operation on the [`Session`] and the
 //! bot's driver carries it out after the handler returns, in a loop (no recursion).
 
+pub(crate) mod attachment_prompt;
+pub(crate) mod list_style;
 pub mod prompts;
 pub(crate) mod recognize;
+pub(crate) mod time_prompt;
 pub(crate) mod waterfall;
 
 use crate::contracts::error::BotError;

@@ -1,11 +1,19 @@
-//! Prompts: text, number, confirm and choice, with v3's retry behaviour and default texts.
+//! Prompts: text, number, confirm, choice, time and attachment, with v3's retry behaviour and
+//! default texts.
 //!
-//! A prompt is a dialog (`BotBuilder:prompt-text`, `-number`, `-confirm`, `-choice`) whose
-//! answer is handed to the dialog that began it. A bad answer re-sends the retry prompt (the
+//! A prompt is a dialog (`BotBuilder:prompt-text`, `-number`, `-confirm`, `-choice`, `-time`,
+//! `-attachment`) whose answer is handed to the dialog that began it. A bad answer re-sends the retry prompt (the
 //! custom one, or the localized system text); after `max_retries` bad answers the prompt ends
 //! as [`ResumeReason::NotCompleted`]. When a proactive interruption ends, a prompt re-sends its
 //! prompt — or its retry text if it had already been answered badly — unless it was created
 //! with [`Prompt::no_reprompt_after_interrupt`].
+//!
+//! Choices (and a confirm prompt's yes / no) are shown in the prompt's [`ListStyle`]: by
+//! default as buttons on channels that have them ([`ChannelCapabilities`](crate::ChannelCapabilities))
+//! and as text elsewhere. A button sends its text, so pressing it answers like typing it. A
+//! message with a `value` and no text (an Adaptive Card's `Action.Submit`) answers too: a text
+//! prompt completes with the submitted JSON (read it with [`DialogResult::value`]), the
+//! others read a submitted string as if typed.
 //!
 //! ```
 //! use botcore::{prompts, Prompt, Waterfall};
@@ -24,7 +32,12 @@
 use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
 use crate::model::dialog::Dialog;
+use crate::model::dialog::attachment_prompt::recognize_attachments;
+pub use crate::model::dialog::list_style::ListStyle;
+use crate::model::dialog::list_style::render;
 use crate::model::dialog::recognize::{parse_choice, parse_confirm};
+use crate::model::dialog::time_prompt::time_value;
+pub use crate::model::dialog::time_prompt::{parse_time, user_time_zone};
 use crate::model::result::{DialogResult, ResumeReason};
 use crate::model::session::Session;
 use async_trait::async_trait;
@@ -46,6 +59,10 @@ pub enum PromptKind {
     Confirm,
     /// One of a list of choices.
     Choice,
+    /// A date and time.
+    Time,
+    /// One or more files.
+    Attachment,
 }
 
 impl PromptKind {
@@ -56,6 +73,8 @@ impl PromptKind {
             Self::Number => "BotBuilder:prompt-number",
             Self::Confirm => "BotBuilder:prompt-confirm",
             Self::Choice => "BotBuilder:prompt-choice",
+            Self::Time => "BotBuilder:prompt-time",
+            Self::Attachment => "BotBuilder:prompt-attachment",
         }
     }
 
@@ -65,6 +84,8 @@ impl PromptKind {
             Self::Number => "BotBuilder:number_retry",
             Self::Confirm => "BotBuilder:confirm_retry",
             Self::Choice => "BotBuilder:choice_retry",
+            Self::Time => "BotBuilder:time_retry",
+            Self::Attachment => "BotBuilder:attachment_retry",
         }
     }
 }
@@ -89,6 +110,9 @@ pub struct Prompt {
     /// Stay silent when resumed after a proactive interruption.
     #[serde(default)]
     pub no_reprompt_after_interrupt: bool,
+    /// How the choices (or a confirm prompt's yes / no) are shown.
+    #[serde(default, skip_serializing_if = "ListStyle::is_auto")]
+    pub list_style: ListStyle,
 }
 
 impl Prompt {
@@ -100,6 +124,7 @@ impl Prompt {
             max_retries: None,
             choices: Vec::new(),
             no_reprompt_after_interrupt: false,
+            list_style: ListStyle::Auto,
         }
     }
 
@@ -127,6 +152,22 @@ impl Prompt {
         let mut p = Self::new(PromptKind::Choice, prompt);
         p.choices = choices.into_iter().map(Into::into).collect();
         p
+    }
+
+    /// A prompt for a date and time; the next step reads it with [`DialogResult::time`].
+    pub fn time(prompt: impl Into<String>) -> Self {
+        Self::new(PromptKind::Time, prompt)
+    }
+
+    /// A prompt for files; the next step reads them with [`DialogResult::attachments`].
+    pub fn attachment(prompt: impl Into<String>) -> Self {
+        Self::new(PromptKind::Attachment, prompt)
+    }
+
+    /// Sets how the choices are shown (default [`ListStyle::Auto`]).
+    pub fn list_style(mut self, style: ListStyle) -> Self {
+        self.list_style = style;
+        self
     }
 
     /// Sets a custom retry text.
@@ -174,6 +215,16 @@ pub fn choice(session: &mut Session, prompt: &str, choices: &[&str]) {
     Prompt::choice(prompt, choices.iter().copied()).begin(session)
 }
 
+/// Asks for a date and time; the next step reads it with [`DialogResult::time`].
+pub fn time(session: &mut Session, prompt: &str) {
+    Prompt::time(prompt).begin(session)
+}
+
+/// Asks for files; the next step reads them with [`DialogResult::attachments`].
+pub fn attachment(session: &mut Session, prompt: &str) {
+    Prompt::attachment(prompt).begin(session)
+}
+
 pub use crate::model::dialog::recognize::parse_number;
 
 const OPTIONS: &str = "options";
@@ -199,58 +250,54 @@ fn options(session: &Session) -> Result<Prompt, BotError> {
     serde_json::from_value(v).map_err(|e| BotError::CorruptState(format!("prompt options: {e}")))
 }
 
-fn render_choices(session: &Session, text: &str, choices: &[String]) -> String {
-    if choices.is_empty() {
-        return text.to_owned();
-    }
-    if choices.len() <= 3 {
-        let or = session.localize("BotBuilder:list_or");
-        let items: Vec<String> = choices
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{}. {c}", i + 1))
-            .collect();
-        let list = match items.as_slice() {
-            [one] => one.clone(),
-            [a, b] => format!("{a}{or}{b}"),
-            [init @ .., last] => format!("{},{or}{last}", init.join(", ")),
-            [] => String::new(),
-        };
-        format!("{text} ({list})")
-    } else {
-        // v3's list style: a blank line, then one numbered choice per line.
-        let mut s = format!("{text}\n");
-        for (i, c) in choices.iter().enumerate() {
-            s.push_str(&format!("\n   {}. {}", i + 1, c));
-        }
-        s
-    }
-}
-
 fn send_prompt(session: &mut Session, opts: &Prompt, retry: bool) {
-    let base = if retry {
-        match &opts.retry_prompt {
-            Some(r) => session.localize(r).into_owned(),
-            None => session.localize(opts.kind.retry_key()).into_owned(),
-        }
-    } else {
-        session.localize(&opts.prompt).into_owned()
+    let base = match (&opts.retry_prompt, retry) {
+        (Some(r), true) => session.localize(r).into_owned(),
+        (None, true) => session.localize(opts.kind.retry_key()).into_owned(),
+        (_, false) => session.localize(&opts.prompt).into_owned(),
     };
-    let text = render_choices(session, &base, &opts.choices);
-    let mut m = Message::to(session.address())
-        .text(text)
-        .input_hint("expectingInput");
+    let mut m = match opts.kind {
+        PromptKind::Confirm => {
+            let yes_no = [
+                session.localize("BotBuilder:confirm_yes").into_owned(),
+                session.localize("BotBuilder:confirm_no").into_owned(),
+            ];
+            render(session, &base, &yes_no, opts.list_style, false)
+        }
+        _ => render(session, &base, &opts.choices, opts.list_style, true),
+    }
+    .input_hint("expectingInput");
     m.locale = Some(session.preferred_locale().to_owned());
     session.effects.outbox.push(m);
 }
 
+/// The text of the answer: the message's text, or a string submitted as its `value`.
+fn answer_text(message: &Message) -> &str {
+    match (message.text.trim(), &message.value) {
+        ("", Some(Value::String(v))) => v.trim(),
+        (text, _) => text,
+    }
+}
+
 fn recognize(session: &Session, opts: &Prompt) -> Option<Value> {
-    let text = session.message().text.trim();
+    let message = session.message();
+    let text = answer_text(message);
     match opts.kind {
-        PromptKind::Text => (!text.is_empty()).then(|| Value::String(text.to_owned())),
-        PromptKind::Number => parse_number(text),
+        PromptKind::Text if text.is_empty() => message.value.clone().filter(|v| !v.is_null()),
+        PromptKind::Text => Some(Value::String(text.to_owned())),
+        PromptKind::Number => match &message.value {
+            Some(n @ Value::Number(_)) if message.text.trim().is_empty() => Some(n.clone()),
+            _ => parse_number(text),
+        },
         PromptKind::Confirm => parse_confirm(session, text).map(Value::Bool),
         PromptKind::Choice => parse_choice(text, &opts.choices),
+        PromptKind::Time => {
+            let now = jiff::Timestamp::from_millisecond(i64::try_from(session.now_ms()).ok()?)
+                .ok()?
+                .to_zoned(user_time_zone(message));
+            parse_time(text, &now).map(|t| time_value(text, &t))
+        }
+        PromptKind::Attachment => recognize_attachments(message),
     }
 }
 

@@ -169,8 +169,13 @@ impl Dialog for Waterfall {
     }
 
     async fn reply_received(&self, session: &mut Session) -> Result<(), BotError> {
-        let text = session.message().text.clone();
-        self.run_step(session, 0, DialogResult::completed(Value::String(text)))
+        // An Adaptive Card's Action.Submit (a value and no text) hands over the value.
+        let m = session.message();
+        let value = match &m.value {
+            Some(v) if m.text.is_empty() => v.clone(),
+            _ => Value::String(m.text.clone()),
+        };
+        self.run_step(session, 0, DialogResult::completed(value))
             .await
     }
 
