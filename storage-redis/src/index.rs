@@ -1,136 +1,124 @@
-//! The key index of a namespace (`<namespace>:i`, a sorted set of every record key) and the
-//! walks over it: [`Storage::list_keys`] pages it with `ZRANGEBYLEX`, and
-//! [`RedisStorage::purge_expired`] sweeps it. Records that expired leave stale members behind;
-//! both walks drop them as they pass. Each call of the scan script in [`crate::lua`] examines
-//! a bounded number of members, so a walk never blocks Redis for long.
+//! The family indexes (`<namespace>:i:<family>`, one sorted set per family in
+//! [`crate::INDEXED_FAMILIES`]) and the walks over them: [`Storage::list_keys`] pages one with
+//! `ZRANGEBYLEX`, and [`RedisStorage::purge_expired`] sweeps them all. Records that expired
+//! leave stale members behind; both walks hand the members they pass to the prune script in
+//! [`crate::lua`] (with their record keys in `KEYS`), which drops those whose record is gone.
+//! Each step examines a bounded number of members, so a walk never blocks Redis for long.
 //!
 //! [`Storage::list_keys`]: botcore::Storage::list_keys
 
-use crate::{RedisStorage, lua, unavailable};
+use crate::{INDEXED_FAMILIES, RedisStorage, lua, unavailable};
 use botcore::StorageError;
 
-/// At most this many index members are examined per script call while listing or purging, so
-/// one call never blocks Redis for long.
-const SCAN_BUDGET: usize = 1000;
-
-/// Listing limits are capped here (Lua numbers are doubles).
-const MAX_LIMIT: usize = 1 << 32;
+/// At most this many index members are examined per step while listing or purging.
+const STEP: usize = 1000;
 
 impl RedisStorage {
-    /// Removes index entries of records that expired; returns how many. Runs in bounded steps,
-    /// so it never blocks Redis for long.
+    /// Removes index entries of records that expired; returns how many. Only the indexes of
+    /// [`INDEXED_FAMILIES`] hold entries (Redis expires the records themselves). Runs in
+    /// bounded steps, so it never blocks Redis for long.
     pub async fn purge_expired(&self) -> Result<usize, StorageError> {
-        let mut min = b"-".to_vec();
         let mut removed = 0;
-        loop {
-            let step = self.scan(&min, b"+", usize::MAX, SCAN_BUDGET).await?;
-            removed += step.removed;
-            match step.resume_after {
-                Some(last) => min = exclusive(&last),
-                None => return Ok(removed),
+        for family in INDEXED_FAMILIES {
+            let index = self.keys.index(family);
+            let mut min = b"-".to_vec();
+            loop {
+                let members = self.range(&index, &min, b"+", STEP).await?;
+                let live = self.prune(&index, &members).await?;
+                removed += live.iter().filter(|l| !**l).count();
+                match members.last() {
+                    Some(last) if members.len() == STEP => min = exclusive(last),
+                    _ => break,
+                }
             }
         }
+        Ok(removed)
     }
 
-    /// Pages the index for [`botcore::Storage::list_keys`], in steps of the scan script that
-    /// grow while expired members keep the page from filling.
+    /// [`botcore::Storage::list_keys`] for a non-empty `prefix` inside the family indexed at
+    /// `index`, in steps that grow while expired members keep the page from filling.
     pub(crate) async fn list_index(
         &self,
+        index: &str,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StorageError> {
-        let limit = limit.min(MAX_LIMIT);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
         // Keys are UTF-8, which never contains the byte 0xFF: every key starting with
         // `prefix` sorts before `prefix` + 0xFF.
-        let max = if prefix.is_empty() {
-            b"+".to_vec()
-        } else {
-            [b"(", prefix.as_bytes(), b"\xff"].concat()
-        };
+        let max = [b"(", prefix.as_bytes(), b"\xff"].concat();
         let mut min = match after {
             Some(after) if after >= prefix => exclusive(after.as_bytes()),
             _ => [b"[", prefix.as_bytes()].concat(),
         };
         let mut keys = Vec::new();
-        // Examine a little more than needed at first; grow the step while expired members
-        // keep the page from filling.
-        let mut budget = limit.clamp(16, SCAN_BUDGET);
+        let mut step = limit.clamp(16, STEP);
         while keys.len() < limit {
-            let wanted = limit - keys.len();
-            let step = self
-                .scan(&min, &max, wanted, budget.max(wanted.min(SCAN_BUDGET)))
-                .await?;
-            budget = (budget * 2).min(SCAN_BUDGET);
-            keys.extend(step.keys);
-            match step.resume_after {
-                Some(last) => min = exclusive(&last),
-                None => break,
+            let members = self.range(index, &min, &max, step).await?;
+            let live = self.prune(index, &members).await?;
+            for (member, live) in members.iter().zip(live) {
+                if live && keys.len() < limit {
+                    keys.push(String::from_utf8(member.clone()).map_err(|_| {
+                        StorageError::Corrupt {
+                            key: String::from_utf8_lossy(member).into_owned(),
+                            reason: "index member is not UTF-8".into(),
+                        }
+                    })?);
+                }
             }
+            match members.last() {
+                Some(last) if members.len() == step => min = exclusive(last),
+                _ => break,
+            }
+            step = (step * 2).min(STEP);
         }
         Ok(keys)
     }
 
-    /// One call of the scan script.
-    async fn scan(
+    /// Up to `count` members of `index` in `[min, max]` (ZRANGEBYLEX syntax).
+    async fn range(
         &self,
+        index: &str,
         min: &[u8],
         max: &[u8],
-        wanted: usize,
-        budget: usize,
-    ) -> Result<ScanStep, StorageError> {
+        count: usize,
+    ) -> Result<Vec<Vec<u8>>, StorageError> {
         let mut conn = self.conn.clone();
-        let reply: Vec<Vec<u8>> = lua::SCAN_SCRIPT
-            .key(&self.keys.index)
-            .arg(&self.keys.record_prefix)
+        redis::cmd("ZRANGEBYLEX")
+            .arg(index)
             .arg(min)
             .arg(max)
-            .arg(wanted.min(MAX_LIMIT))
-            .arg(budget)
-            .invoke_async(&mut conn)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(count)
+            .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
-        let bad = || StorageError::Unavailable("unexpected reply from the scan script".into());
-        let [last, done, removed, keys @ ..] = reply.as_slice() else {
-            return Err(bad());
-        };
-        let removed = std::str::from_utf8(removed)
-            .ok()
-            .and_then(|r| r.parse().ok())
-            .ok_or_else(bad)?;
-        let keys = keys
-            .iter()
-            .map(|k| {
-                String::from_utf8(k.clone()).map_err(|_| StorageError::Corrupt {
-                    key: String::from_utf8_lossy(k).into_owned(),
-                    reason: "index member is not UTF-8".into(),
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        // Not done means the step stopped early, after examining `last` (which may be the
-        // empty key).
-        let resume_after = (done.as_slice() != b"1").then(|| last.clone());
-        Ok(ScanStep {
-            keys,
-            removed,
-            resume_after,
-        })
+            .map_err(unavailable)
+    }
+
+    /// Whether each member's record exists; members whose record is gone leave the index.
+    async fn prune(&self, index: &str, members: &[Vec<u8>]) -> Result<Vec<bool>, StorageError> {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = lua::PRUNE_SCRIPT.prepare_invoke();
+        inv.key(index);
+        for m in members {
+            inv.key([self.keys.record_prefix.as_bytes(), m].concat())
+                .arg(m.as_slice());
+        }
+        let mut conn = self.conn.clone();
+        let flags: Vec<u8> = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
+        if flags.len() != members.len() {
+            return Err(StorageError::Unavailable(
+                "unexpected reply from the prune script".into(),
+            ));
+        }
+        Ok(flags.into_iter().map(|f| f == b'1').collect())
     }
 }
 
-struct ScanStep {
-    keys: Vec<String>,
-    removed: usize,
-    /// The last member examined, when the range is not exhausted.
-    resume_after: Option<Vec<u8>>,
-}
-
-fn exclusive(member: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(member.len() + 1);
-    v.push(b'(');
-    v.extend_from_slice(member);
-    v
+/// The ZRANGEBYLEX bound just after `member`.
+pub(crate) fn exclusive(member: &[u8]) -> Vec<u8> {
+    [b"(", member].concat()
 }

@@ -3,19 +3,30 @@
 //!
 //! - Each record is a Redis string `{"v":<version>,"d":<value>}` under `<namespace>:r:<key>`,
 //!   with a PEXPIRE when written with a TTL (a write without a TTL makes it permanent).
-//! - Versions come from `INCR <namespace>:v`, so they are never reused, even after a delete.
-//! - [`Storage::write_many`] is a single Lua script over every key of the batch: it checks all
-//!   preconditions, then applies all operations, so a batch is atomic.
-//! - [`Storage::list_keys`] never uses `KEYS`: the same script keeps a sorted set of keys per
-//!   namespace (`<namespace>:i`), paged with `ZRANGEBYLEX`. Records that expired leave stale
-//!   members behind; listings skip and remove them, and [`RedisStorage::purge_expired`] sweeps
-//!   the whole index (call it now and then if you write with TTLs but rarely list).
+//! - Versions are per record: a write gives `max(previous + 1, clock)`, where the clock is the
+//!   Redis server's time in microseconds × 1000 plus the write's position in its batch. They
+//!   increase on every write and a deleted (or expired) and recreated record starts above every
+//!   version it had before, so a stale reader's version never matches again. There is no
+//!   global counter.
+//! - [`Storage::write_many`] is a single Lua script over the batch's record keys (plus the
+//!   index of each [`INDEXED_FAMILIES`] family it creates or deletes records in): it checks all
+//!   preconditions, then applies all operations, so a batch is atomic. A turn's writes touch
+//!   only that turn's records.
+//! - [`Storage::list_keys`] never uses `KEYS`. The families botcore lists (`address/`, `job/`,
+//!   `fanout/`) have a sorted set each (`<namespace>:i:<family>`), paged with `ZRANGEBYLEX`;
+//!   records that expired leave stale members behind, which listings skip and remove, and
+//!   [`RedisStorage::purge_expired`] sweeps (call it now and then if you write such records
+//!   with TTLs but rarely list them). Any other prefix is listed by a `SCAN` of the namespace:
+//!   correct, but a walk of the whole database per page.
 //! - A Redis that cannot be reached gives [`StorageError::Unavailable`]; the connection
 //!   manager reconnects on later calls.
 //!
 //! Namespaces are used verbatim as key prefixes: choose namespaces that are not of the form
-//! `<another namespace>:r:…`. The scripts touch several keys of a namespace, so this backend
-//! targets a standalone Redis (or a primary with replicas), not Redis Cluster.
+//! `<another namespace>:r:…` or `<another namespace>:i:…`. Every key a script touches is passed
+//! to it in `KEYS`, and Redis Cluster hash tags (`{…}`) in the namespace or in record keys
+//! decide the slot, so a batch's keys can share one; the crate README says how, what still
+//! keeps this backend on a standalone Redis (or a primary with replicas), and how a store of
+//! the layout before (global counter and index) is migrated ([`RedisStorage::migrate_layout`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), botcore::StorageError> {
@@ -33,15 +44,19 @@ mod envelope;
 mod index;
 mod key_layout;
 mod lua;
+mod migrate;
+mod scan;
+mod write;
 
 use async_trait::async_trait;
-use botcore::{Precondition, Storage, StorageError, Stored, Version, WriteOp};
-use key_layout::KeyLayout;
+use botcore::{Storage, StorageError, Stored, Version, WriteOp};
+use key_layout::{KeyLayout, family};
 use redis::RedisError;
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 
 pub use connect::default_manager_config;
+pub use key_layout::INDEXED_FAMILIES;
 pub use redis;
 
 /// The namespace used unless [`RedisStorage::with_namespace`] says otherwise.
@@ -79,20 +94,6 @@ impl RedisStorage {
     }
 }
 
-/// The key of the operation that a `conflict` or `corrupt` reply of the write script names by
-/// its 1-based position in the batch.
-fn parse_index(
-    key_of: impl Fn(usize) -> String,
-    raw: Option<&String>,
-) -> Result<String, StorageError> {
-    let bad = || StorageError::Unavailable("unexpected reply from the write script".into());
-    let i: usize = raw.and_then(|r| r.parse().ok()).ok_or_else(bad)?;
-    if i == 0 {
-        return Err(bad());
-    }
-    Ok(key_of(i - 1))
-}
-
 #[async_trait]
 impl Storage for RedisStorage {
     async fn read_many(&self, keys: &[&str]) -> Result<Vec<Option<Stored>>, StorageError> {
@@ -120,68 +121,7 @@ impl Storage for RedisStorage {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        let mut inv = lua::WRITE_SCRIPT.prepare_invoke();
-        inv.key(&self.keys.counter).key(&self.keys.index);
-        for op in &ops {
-            let data = match &op.value {
-                Some(value) => {
-                    let data = serde_json::to_string(value).map_err(|e| {
-                        StorageError::Unavailable(format!("cannot serialize value: {e}"))
-                    })?;
-                    if let Some(limit) = self.max_value_bytes.filter(|&limit| data.len() > limit) {
-                        return Err(StorageError::TooLarge {
-                            key: op.key.clone(),
-                            size: data.len(),
-                            limit,
-                        });
-                    }
-                    data
-                }
-                None => String::new(),
-            };
-            let (cond, expected) = match op.precondition {
-                Precondition::Any => ("a", String::new()),
-                Precondition::IfMatch(v) => ("m", v.0.to_string()),
-                Precondition::IfAbsent => ("n", String::new()),
-            };
-            // A TTL under a millisecond still expires (PX 0 is an error in Redis).
-            let ttl_ms = op
-                .ttl
-                .map_or(0, |t| t.as_millis().clamp(1, i64::MAX as u128) as u64);
-            inv.key(self.keys.record(&op.key))
-                .arg(if op.value.is_some() { "p" } else { "d" })
-                .arg(cond)
-                .arg(expected)
-                .arg(ttl_ms)
-                .arg(&op.key)
-                .arg(data);
-        }
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
-        let key_of = |i: usize| ops.get(i).map(|op| op.key.clone()).unwrap_or_default();
-        match reply.first().map(String::as_str) {
-            Some("ok") if reply.len() == ops.len() + 1 => reply[1..]
-                .iter()
-                .map(|v| match v.as_str() {
-                    "" => Ok(None),
-                    v => v.parse().map(|v| Some(Version(v))).map_err(|_| {
-                        StorageError::Unavailable(format!(
-                            "write script returned a bad version {v:?}"
-                        ))
-                    }),
-                })
-                .collect(),
-            Some("conflict") => Err(StorageError::Conflict {
-                key: parse_index(key_of, reply.get(1))?,
-            }),
-            Some("corrupt") => Err(StorageError::Corrupt {
-                key: parse_index(key_of, reply.get(1))?,
-                reason: "stored record has no version envelope".into(),
-            }),
-            _ => Err(StorageError::Unavailable(format!(
-                "unexpected reply from the write script: {reply:?}"
-            ))),
-        }
+        self.write_batch(&ops).await
     }
 
     async fn list_keys(
@@ -190,6 +130,17 @@ impl Storage for RedisStorage {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StorageError> {
-        self.list_index(prefix, after, limit).await
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // A prefix with a `/` lies inside one family; if that family is indexed, so are all
+        // the keys it matches.
+        match family(prefix) {
+            Some(f) => {
+                let index = self.keys.index(f);
+                self.list_index(&index, prefix, after, limit).await
+            }
+            None => self.list_scan(prefix, after, limit).await,
+        }
     }
 }

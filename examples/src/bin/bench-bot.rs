@@ -8,7 +8,8 @@
 //! - `GET /api/addresses` → `{"count": N}`; `GET /healthz` → `ok`.
 //!
 //! ```text
-//! bench-bot --addr 127.0.0.1:3978 --storage memory   (or --storage redis, with REDIS_URL)
+//! bench-bot --addr 127.0.0.1:3978 --storage memory   (or --storage redis|postgres, with REDIS_URL / DATABASE_URL;
+//!                                                     --namespace, default `bench-bot`)
 //! ```
 //!
 //! Prints `bench-bot listening on http://ADDR/api/messages ...` to stdout once it accepts
@@ -22,6 +23,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use storage_memory::MemoryStorage;
+use storage_postgres::PostgresStorage;
 use storage_redis::RedisStorage;
 use transport_http::axum::extract::State;
 use transport_http::axum::extract::rejection::JsonRejection;
@@ -41,15 +43,22 @@ struct Args {
     /// Where to listen (`127.0.0.1:0` picks a free port).
     #[arg(long, default_value = "127.0.0.1:3978")]
     addr: String,
-    /// Where state lives (redis: at REDIS_URL, default redis://127.0.0.1:6379/).
+    /// Where state lives (redis: at REDIS_URL, default redis://127.0.0.1:6379/; postgres: at
+    /// DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
     #[arg(long, value_enum, default_value_t = StorageKind::Memory)]
     storage: StorageKind,
+    /// The namespace of the bot's keys in a shared store: processes with the same namespace
+    /// share state (several processes of one bot behind a load balancer); a different one
+    /// keeps bots apart.
+    #[arg(long, env = "BOTCORE_NAMESPACE", default_value = "bench-bot")]
+    namespace: String,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum StorageKind {
     Memory,
     Redis,
+    Postgres,
 }
 
 /// The profile dialog's data.
@@ -138,7 +147,7 @@ async fn addresses(State(bot): State<Bot>) -> Result<Json<Count>, Unavailable> {
     Ok(Json(Count { count: all.len() }))
 }
 
-async fn storage(kind: StorageKind) -> Result<Arc<dyn Storage>, String> {
+async fn storage(kind: StorageKind, namespace: &str) -> Result<Arc<dyn Storage>, String> {
     Ok(match kind {
         StorageKind::Memory => Arc::new(MemoryStorage::new()),
         StorageKind::Redis => {
@@ -147,13 +156,21 @@ async fn storage(kind: StorageKind) -> Result<Arc<dyn Storage>, String> {
             let redis = RedisStorage::connect(&url)
                 .await
                 .map_err(|e| format!("cannot use Redis at {url}: {e}"))?;
-            Arc::new(redis.with_namespace(format!("bench-bot-{}", std::process::id())))
+            Arc::new(redis.with_namespace(namespace))
+        }
+        StorageKind::Postgres => {
+            let url = std::env::var("DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let pg = PostgresStorage::connect(&url)
+                .await
+                .map_err(|e| format!("cannot use PostgreSQL at {url}: {e}"))?;
+            Arc::new(pg.with_namespace(namespace))
         }
     })
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    let storage = storage(args.storage).await?;
+    let storage = storage(args.storage, &args.namespace).await?;
     let transport = HttpTransport::new(HttpSettings::without_auth()).map_err(|e| e.to_string())?;
     let bot = Bot::builder()
         .dialog_fn("/", async |s, _| {

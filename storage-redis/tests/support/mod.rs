@@ -14,19 +14,60 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// Arguments beyond the standard ones (cluster mode).
+    extra: Vec<String>,
+    /// A directory of the server's own (cluster mode keeps `nodes.conf` there), removed on drop.
+    dir: Option<PathBuf>,
 }
 
 impl RedisServer {
     /// Starts a fresh server. Panics (failing the test) if no `redis-server` binary exists.
     pub fn start() -> Self {
+        Self::start_with(Vec::new(), None)
+    }
+
+    /// Starts a fresh single-node Redis Cluster holding every hash slot: it runs every command
+    /// itself, but refuses commands and scripts whose keys span several slots (`CROSSSLOT`),
+    /// as a real cluster does.
+    pub fn start_cluster() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "storage-redis-cluster-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create the cluster directory");
+        let extra = vec![
+            "--cluster-enabled".into(),
+            "yes".into(),
+            "--cluster-port".into(),
+            free_port().to_string(),
+            "--cluster-config-file".into(),
+            dir.join("nodes.conf").display().to_string(),
+            "--dir".into(),
+            dir.display().to_string(),
+        ];
+        let server = Self::start_with(extra, Some(dir));
+        query(server.port, "CLUSTER ADDSLOTSRANGE 0 16383", "+OK").expect("assign slots");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while query(server.port, "CLUSTER INFO", "cluster_state:ok").is_none() {
+            assert!(Instant::now() < deadline, "the cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn start_with(extra: Vec<String>, dir: Option<PathBuf>) -> Self {
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
-            match spawn_on(port) {
+            match spawn_on(port, &extra) {
                 Ok(child) => {
                     return Self {
                         child: Some(child),
                         port,
+                        extra,
+                        dir,
                     };
                 }
                 Err(e) => last_error = e,
@@ -53,7 +94,7 @@ impl RedisServer {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match spawn_on(self.port) {
+            match spawn_on(self.port, &self.extra) {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -70,6 +111,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -139,7 +183,7 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-fn spawn_on(port: u16) -> Result<Child, String> {
+fn spawn_on(port: u16, extra: &[String]) -> Result<Child, String> {
     let mut child = Command::new(redis_server_binary())
         .args([
             "--port",
@@ -159,6 +203,7 @@ fn spawn_on(port: u16) -> Result<Child, String> {
             "--logfile",
             "",
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -188,20 +233,26 @@ fn spawn_on(port: u16) -> Result<Child, String> {
 
 /// The `process_id` the server on `port` reports, if one answers.
 fn server_pid(port: u16) -> Option<u32> {
+    let text = query(port, "INFO server", "run_id:")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|pid| pid.trim().parse().ok())
+}
+
+/// Sends the inline command `command` to the server on `port` and reads its reply until it
+/// contains `needle` (`None` if it never does).
+fn query(port: u16, command: &str, needle: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    s.write_all(b"INFO server\r\n").ok()?;
+    s.write_all(format!("{command}\r\n").as_bytes()).ok()?;
     let mut reply = Vec::new();
     let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&reply).contains("run_id:") {
+    while !String::from_utf8_lossy(&reply).contains(needle) {
         let n = s.read(&mut buf).ok()?;
         if n == 0 {
             return None;
         }
         reply.extend_from_slice(&buf[..n]);
     }
-    let text = String::from_utf8_lossy(&reply);
-    text.lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .and_then(|pid| pid.trim().parse().ok())
+    Some(String::from_utf8_lossy(&reply).into_owned())
 }
