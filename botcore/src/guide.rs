@@ -6,6 +6,7 @@
 //! - [`testing`]: testing your bot through the in-memory channel.
 //! - [`transports`]: writing a channel adapter (a `Connector` and the way in).
 //! - [`storage`]: writing a storage backend and running the conformance suite.
+//! - [`deploying`]: deploying new versions of your dialogs (versions, migrations, renames).
 
 #[doc = include_str!("docs/dialogs.md")]
 pub mod dialogs {}
@@ -24,3 +25,6 @@ pub mod transports {}
 
 #[doc = include_str!("docs/storage.md")]
 pub mod storage {}
+
+#[doc = include_str!("docs/deploying.md")]
+pub mod deploying {}

@@ -12,6 +12,12 @@
 mod contracts;
 mod engine;
 pub mod guide;
+
+/// Deploy safety: what a new release would do to stored conversations (see the guide
+/// [`deploying`](crate::guide::deploying)).
+pub mod deploy {
+    pub use crate::engine::deploy::{CheckReport, check, check_storage};
+}
 mod model;
 pub mod proactive;
 #[cfg(feature = "testing")]
@@ -35,7 +41,7 @@ pub use contracts::storage::{
 };
 pub use engine::bot::Bot;
 pub use engine::builder::BotBuilder;
-pub use engine::config::{EventAction, UnknownDialogPolicy};
+pub use engine::config::{DialogVersion, EventAction, UnknownDialogPolicy};
 pub use engine::events::MembersChanged;
 pub use engine::turn::TurnOutcome;
 pub use model::channels::{CHANNELS, ChannelCapabilities};
@@ -51,6 +57,7 @@ pub use model::proactive_mode::{DeadlineAction, ProactiveMode};
 pub use model::result::{Choice, DialogResult, ResumeReason};
 pub use model::session::Session;
 pub use model::state::Frame;
+pub use model::version::{FrameMut, MigrationError, VersionPolicy};
 pub use proactive::{BeginDialog, Proactive, ProactiveOutcome, SendOptions, WhenIdle};
 
 /// The README's example, run as a doctest.

@@ -114,6 +114,19 @@ pub enum BotError {
     /// The bot was built without something it needs (a storage or a connector).
     #[error("the bot is not configured: {0}")]
     Config(&'static str),
+    /// A stored frame's dialog version could not be migrated to the code's and the dialog's
+    /// policy is to refuse: the turn changed nothing (the conversation is not reset).
+    #[error("dialog {dialog} is stored at version {stored}, the code is at {current}: {reason}")]
+    DialogVersion {
+        /// The (current, qualified) dialog id.
+        dialog: String,
+        /// The version in the stored frame.
+        stored: u32,
+        /// The version the code declares.
+        current: u32,
+        /// Why it could not be migrated.
+        reason: String,
+    },
 }
 
 impl BotError {
@@ -147,7 +160,8 @@ impl BotError {
             | Self::NotConsented { .. }
             | Self::Storage(_)
             | Self::Delivery(_)
-            | Self::Config(_) => false,
+            | Self::Config(_)
+            | Self::DialogVersion { .. } => false,
         }
     }
 }

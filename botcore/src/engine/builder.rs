@@ -8,7 +8,7 @@ use crate::contracts::middleware::Middleware;
 use crate::contracts::storage::Storage;
 use crate::engine::bot::Bot;
 use crate::engine::config::{
-    Config, ErrorHook, EventAction, EventHook, MembersHooks, UnknownDialogPolicy,
+    Config, DialogVersion, ErrorHook, EventAction, EventHook, MembersHooks, UnknownDialogPolicy,
 };
 use crate::engine::events::MembersChanged;
 use crate::engine::locks::ConversationLocks;
@@ -20,6 +20,7 @@ use crate::model::localize::Localizer;
 use crate::model::result::DialogResult;
 use crate::model::session::Session;
 use crate::model::session::{AppData, SessionEnv};
+use crate::model::version::{FrameMut, MigrationError, VersionPolicy};
 use std::fmt;
 use std::sync::Arc;
 
@@ -66,6 +67,8 @@ impl Default for BotBuilder {
                 step_budget: 1_000,
                 max_turn_attempts: 16,
                 unknown_dialog: UnknownDialogPolicy::default(),
+                version_policy: VersionPolicy::default(),
+                dialog_version: None,
                 error_message: "BotBuilder:default_error".into(),
                 proactive_wait: std::time::Duration::from_secs(30),
                 show_typing: None,
@@ -78,6 +81,58 @@ impl BotBuilder {
     /// Registers a dialog in the bot's own library `*` (`"/"` is the root dialog).
     pub fn dialog(mut self, id: impl Into<String>, dialog: impl Dialog) -> Self {
         self.root = self.root.dialog(id, dialog);
+        self
+    }
+
+    /// The version of the dialog registered last here (see [`Library::version`] and the
+    /// guide [`deploying`](crate::guide::deploying)).
+    pub fn version(mut self, version: u32) -> Self {
+        self.root = self.root.version(version);
+        self
+    }
+
+    /// A migration of the dialog registered last, `from` → `from + 1` ([`Library::migrate`]).
+    pub fn migrate(
+        mut self,
+        from: u32,
+        migration: impl Fn(&mut FrameMut<'_>) -> Result<(), MigrationError> + Send + Sync + 'static,
+    ) -> Self {
+        self.root = self.root.migrate(from, migration);
+        self
+    }
+
+    /// Declares a former id of the dialog registered last (see [`Library::formerly`]).
+    pub fn formerly(mut self, old_id: impl Into<String>) -> Self {
+        self.root = self.root.formerly(old_id);
+        self
+    }
+
+    /// The version policy of the dialog registered last ([`Library::on_version_mismatch`]).
+    pub fn on_version_mismatch(mut self, policy: VersionPolicy) -> Self {
+        self.root = self.root.on_version_mismatch(policy);
+        self
+    }
+
+    /// The dialog data type of the dialog registered last ([`Library::state_type`]).
+    pub fn state_type<T>(mut self) -> Self
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Default + 'static,
+    {
+        self.root = self.root.state_type::<T>();
+        self
+    }
+
+    /// What happens to a stored frame that cannot be migrated to its dialog's version, for
+    /// dialogs that declare no policy of their own (default: [`VersionPolicy::ResetStack`]
+    /// with v3's error message).
+    pub fn version_policy(mut self, policy: VersionPolicy) -> Self {
+        self.config.version_policy = policy;
+        self
+    }
+
+    /// The bot-wide version, v3's `dialogVersion` middleware (see [`DialogVersion`]).
+    pub fn dialog_version(mut self, version: DialogVersion) -> Self {
+        self.config.dialog_version = Some(version);
         self
     }
 

@@ -16,6 +16,32 @@ pub enum UnknownDialogPolicy {
     RestartRoot,
 }
 
+/// The bot-wide dialog version, like v3's `dialogVersion` middleware: stored per
+/// conversation (in the session state's `version`, as v3 does); a conversation stored at an
+/// older version has its stack reset, with `message`, when its next turn loads it. A
+/// conversation with an empty stack just takes the current version.
+///
+/// ```
+/// use botcore::{Bot, DialogVersion};
+/// let builder = Bot::builder().dialog_version(DialogVersion {
+///     version: 3,
+///     message: "I've been updated: let's start over.".into(),
+///     reset_command: Some("/reset".into()),
+/// });
+/// # let _ = builder;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DialogVersion {
+    /// The current version; raise it to reset every conversation stored at an older one.
+    pub version: u32,
+    /// What a user whose stack was reset is told (a localization key or the text; empty:
+    /// nothing).
+    pub message: String,
+    /// A message text (compared trimmed, ignoring ASCII case) that resets the user's stack on
+    /// demand, with `message`; the command itself goes to no dialog.
+    pub reset_command: Option<String>,
+}
+
 /// What an event handler wants done with a non-message activity.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
@@ -68,6 +94,9 @@ pub(crate) struct Config {
     pub(crate) step_budget: usize,
     pub(crate) max_turn_attempts: usize,
     pub(crate) unknown_dialog: UnknownDialogPolicy,
+    /// What happens to a frame that cannot be migrated, unless its dialog says otherwise.
+    pub(crate) version_policy: crate::model::version::VersionPolicy,
+    pub(crate) dialog_version: Option<DialogVersion>,
     pub(crate) error_message: String,
     pub(crate) proactive_wait: std::time::Duration,
     /// Typing while a user's turn runs longer than this (`None`: off).

@@ -10,6 +10,7 @@ use crate::model::held;
 use crate::model::result::{DialogResult, ResumeReason};
 use crate::model::session::Session;
 use crate::model::state::Frame;
+use crate::model::version;
 use serde_json::{Map, Value};
 
 pub(crate) async fn route_user_message(
@@ -122,15 +123,24 @@ async fn push_and_begin(
     if session.stack.len() >= max {
         return Err(BotError::StackTooDeep { max, dialog: id });
     }
+    // A held dialog or a job may name a former id of a renamed dialog.
+    let id = match rt.library.current(&id) {
+        Some(current) if current != id => current.to_owned(),
+        _ => id,
+    };
     let dialog = rt
         .library
         .get(&id)
         .cloned()
         .ok_or_else(|| BotError::DialogNotFound(id.clone()))?;
-    session.stack.push(Frame {
+    let mut frame = Frame {
         id,
         state: Map::new(),
-    });
+    };
+    if let Some(spec) = rt.library.spec(&frame.id) {
+        version::stamp(&mut frame, spec.version);
+    }
+    session.stack.push(frame);
     dialog.begin(session, args).await
 }
 

@@ -13,7 +13,7 @@ use crate::contracts::message::{Message, MessageKind};
 use crate::contracts::storage::{Precondition, StorageError, Stored, WriteOp};
 use crate::engine::locks::{self, Claim};
 use crate::engine::runtime::Runtime;
-use crate::engine::{delivery, driver, typing};
+use crate::engine::{delivery, driver, migrate, typing};
 use crate::model::address_record;
 use crate::model::effects::{Effects, StackOp};
 use crate::model::held::{self, HeldDialog, HoldReport};
@@ -277,6 +277,7 @@ async fn load(
         private,
         stack: state.callstack,
         last_access: state.last_access,
+        state_version: state.version,
         effects: Effects {
             address_update,
             ..Effects::default()
@@ -327,7 +328,7 @@ fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
         } else {
             session.env.clock.now_ms()
         },
-        version: 0.0,
+        version: session.state_version,
     };
     let mut private = std::mem::take(&mut session.private.data);
     private.insert(SESSION_STATE.into(), state.into_value());
@@ -360,7 +361,12 @@ async fn execute(
     entry: &Entry,
 ) -> Result<HoldReport, BotError> {
     let mut report = HoldReport::default();
+    let after = migrate::apply(&rt.library, &rt.config, session)?;
+    if session.effects.op.is_some() {
+        driver::drive(rt, session).await?;
+    }
     match entry {
+        Entry::User if after == migrate::After::Consumed => {}
         Entry::User => driver::route_user_message(rt, session).await?,
         Entry::Proactive { id, args, mode } => {
             report = held::begin_proactive(session, id, args.clone(), mode)?;

@@ -14,7 +14,7 @@ pub(crate) fn is_reserved(key: &str) -> bool {
     key.starts_with("BotBuilder.") || key.starts_with("botcore.")
 }
 
-fn read<T: DeserializeOwned + Default>(
+fn read<T: Serialize + DeserializeOwned + Default>(
     what: &'static str,
     map: &Map<String, Value>,
 ) -> Result<T, BotError> {
@@ -26,11 +26,23 @@ fn read<T: DeserializeOwned + Default>(
         .filter(|(k, _)| !is_reserved(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    serde_json::from_value(Value::Object(own)).map_err(|e| BotError::StateType {
-        what,
-        type_name: std::any::type_name::<T>(),
-        reason: e.to_string(),
-    })
+    match serde_json::from_value(Value::Object(own.clone())) {
+        Ok(t) => Ok(t),
+        // A field the stored bag lacks (the type gained it since): take it from
+        // `T::default()`, then try again.
+        Err(e) => {
+            let mut all = match serde_json::to_value(T::default()) {
+                Ok(Value::Object(base)) => base,
+                _ => Map::new(),
+            };
+            all.extend(own);
+            serde_json::from_value(Value::Object(all)).map_err(|_| BotError::StateType {
+                what,
+                type_name: std::any::type_name::<T>(),
+                reason: e.to_string(),
+            })
+        }
+    }
 }
 
 fn write<T: Serialize>(

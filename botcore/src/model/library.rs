@@ -10,6 +10,7 @@ use crate::model::dialog::prompts::{PromptDialog, PromptKind};
 use crate::model::dialog::waterfall::{StepFn, Waterfall};
 use crate::model::result::DialogResult;
 use crate::model::session::{ResolveId, Session};
+use crate::model::version::{DialogSpec, FrameMut, MigrationError, VersionPolicy};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -24,8 +25,10 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Library {
     name: String,
-    dialogs: Vec<(String, Arc<dyn Dialog>)>,
+    dialogs: Vec<(String, Arc<dyn Dialog>, DialogSpec)>,
     children: Vec<Library>,
+    /// A version declaration made before any dialog was added (reported by `build`).
+    misuse: bool,
 }
 
 impl fmt::Debug for Library {
@@ -37,7 +40,7 @@ impl fmt::Debug for Library {
                 &self
                     .dialogs
                     .iter()
-                    .map(|(id, _)| id.as_str())
+                    .map(|(id, _, _)| id.as_str())
                     .collect::<Vec<_>>(),
             )
             .field("children", &self.children)
@@ -52,6 +55,7 @@ impl Library {
             name: name.into(),
             dialogs: Vec::new(),
             children: Vec::new(),
+            misuse: false,
         }
     }
 
@@ -62,7 +66,88 @@ impl Library {
 
     /// Adds a dialog under `id` (unqualified).
     pub fn dialog(mut self, id: impl Into<String>, dialog: impl Dialog) -> Self {
-        self.dialogs.push((id.into(), Arc::new(dialog)));
+        self.dialogs
+            .push((id.into(), Arc::new(dialog), DialogSpec::default()));
+        self
+    }
+
+    fn last_spec(&mut self, f: impl FnOnce(&mut DialogSpec)) -> &mut Self {
+        match self.dialogs.last_mut() {
+            Some((_, _, spec)) => f(spec),
+            None => self.misuse = true,
+        }
+        self
+    }
+
+    /// Declares the version of the dialog added last (default 0). Frames stored by an older
+    /// version are migrated when their conversation's next turn loads them.
+    ///
+    /// ```
+    /// use botcore::{Library, Waterfall};
+    /// let orders = Library::new("orders")
+    ///     .dialog("main", Waterfall::new())
+    ///     .version(2)
+    ///     .migrate(0, |_frame| Ok(()))
+    ///     .migrate(1, |frame| {
+    ///         // Version 2 inserted a step before step 1.
+    ///         if frame.step() >= 1 {
+    ///             frame.set_step(frame.step() + 1);
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .formerly("pizza");
+    /// # let _ = orders;
+    /// ```
+    pub fn version(mut self, version: u32) -> Self {
+        self.last_spec(|s| s.version = version);
+        self
+    }
+
+    /// Registers the migration of the dialog added last from version `from` to `from + 1`:
+    /// it maps a stored frame forward (step index and dialog data). An error sends the frame
+    /// through the dialog's [`VersionPolicy`].
+    pub fn migrate(
+        mut self,
+        from: u32,
+        migration: impl Fn(&mut FrameMut<'_>) -> Result<(), MigrationError> + Send + Sync + 'static,
+    ) -> Self {
+        self.last_spec(|s| {
+            s.migrations.insert(from, Arc::new(migration));
+        });
+        self
+    }
+
+    /// Declares a former id of the dialog added last (unqualified: in this library), so a
+    /// stored stack, a held dialog or a job naming it resumes in this dialog.
+    pub fn formerly(mut self, old_id: impl Into<String>) -> Self {
+        let old = old_id.into();
+        self.last_spec(|s| s.formerly.push(old));
+        self
+    }
+
+    /// What happens to a stored frame of the dialog added last that cannot be migrated (by
+    /// default the bot's [`version_policy`](crate::BotBuilder::version_policy)).
+    pub fn on_version_mismatch(mut self, policy: VersionPolicy) -> Self {
+        self.last_spec(|s| s.policy = Some(policy));
+        self
+    }
+
+    /// Declares the dialog data type of the dialog added last: a stored frame whose data no
+    /// longer deserialises as `T` (after its migrations) goes through the version policy
+    /// instead of failing a step later. Fields `T` gained load from `T::default()`.
+    pub fn state_type<T>(mut self) -> Self
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Default + 'static,
+    {
+        self.last_spec(|s| {
+            s.state_check = Some(Arc::new(|state| {
+                let data = crate::model::data::Data {
+                    what: "dialog data",
+                    map: Some(state),
+                };
+                data.get::<T>().map(drop).map_err(|e| e.to_string())
+            }));
+        });
         self
     }
 
@@ -85,6 +170,11 @@ impl Library {
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
     dialogs: HashMap<String, Arc<dyn Dialog>>,
+    specs: HashMap<String, DialogSpec>,
+    /// Former qualified ids, to the current ones.
+    former: HashMap<String, String>,
+    /// Whether any dialog declared a version, a former id or a state type.
+    versioned: bool,
 }
 
 impl fmt::Debug for Registry {
@@ -115,19 +205,62 @@ impl Registry {
             if !seen_libs.insert(lib.name.clone()) {
                 return Err(BotError::DuplicateId(lib.name));
             }
-            for (id, d) in lib.dialogs {
+            if lib.misuse {
+                return Err(BotError::Config(
+                    "a dialog version, migration or former id was declared before any dialog",
+                ));
+            }
+            for (id, d, spec) in lib.dialogs {
                 let q = format!("{}:{id}", lib.name);
                 if reg.dialogs.insert(q.clone(), d).is_some() {
                     return Err(BotError::DuplicateId(q));
                 }
+                for old in &spec.formerly {
+                    let old_q = match old.contains(':') {
+                        true => old.clone(),
+                        false => format!("{}:{old}", lib.name),
+                    };
+                    if reg.former.insert(old_q.clone(), q.clone()).is_some() {
+                        return Err(BotError::DuplicateId(old_q));
+                    }
+                }
+                reg.specs.insert(q, spec);
             }
             pending.extend(lib.children);
         }
+        if let Some(old) = reg.former.keys().find(|k| reg.dialogs.contains_key(*k)) {
+            return Err(BotError::DuplicateId(old.clone()));
+        }
+        reg.versioned = !reg.former.is_empty()
+            || reg
+                .specs
+                .values()
+                .any(|s| s.version > 0 || s.state_check.is_some());
         Ok(reg)
     }
 
     pub(crate) fn get(&self, qualified: &str) -> Option<&Arc<dyn Dialog>> {
         self.dialogs.get(qualified)
+    }
+
+    /// The current qualified id of `qualified`: itself, or the dialog that declared it as a
+    /// former id (`None`: unknown).
+    pub(crate) fn current<'a>(&'a self, qualified: &'a str) -> Option<&'a str> {
+        if self.dialogs.contains_key(qualified) {
+            return Some(qualified);
+        }
+        self.former.get(qualified).map(String::as_str)
+    }
+
+    /// The version declarations of a registered dialog.
+    pub(crate) fn spec(&self, qualified: &str) -> Option<&DialogSpec> {
+        self.specs.get(qualified)
+    }
+
+    /// Whether any dialog declared a version, a former id or a state type (otherwise loading
+    /// skips the version pass).
+    pub(crate) fn has_versions(&self) -> bool {
+        self.versioned
     }
 
     /// Resolves `id` to the qualified id of a registered dialog.
@@ -138,17 +271,19 @@ impl Registry {
 
 impl ResolveId for Registry {
     fn resolve<'a>(&'a self, id: &str, top: Option<&str>) -> Result<&'a str, BotError> {
+        let find = |q: &str| {
+            self.dialogs
+                .get_key_value(q)
+                .map(|(k, _)| k.as_str())
+                .or_else(|| self.former.get(q).map(String::as_str))
+        };
         let found = if id.contains(':') {
-            self.dialogs.get_key_value(id)
+            find(id)
         } else {
             let lib = top.map(library_of).unwrap_or("*");
-            self.dialogs
-                .get_key_value(format!("{lib}:{id}").as_str())
-                .or_else(|| self.dialogs.get_key_value(format!("*:{id}").as_str()))
+            find(&format!("{lib}:{id}")).or_else(|| find(&format!("*:{id}")))
         };
-        found
-            .map(|(k, _)| k.as_str())
-            .ok_or_else(|| BotError::DialogNotFound(id.to_owned()))
+        found.ok_or_else(|| BotError::DialogNotFound(id.to_owned()))
     }
 }
 
@@ -204,5 +339,29 @@ mod tests {
             Registry::build(root),
             Err(BotError::DuplicateId(_))
         ));
+    }
+
+    #[test]
+    fn former_ids_resolve_to_the_renamed_dialog_and_may_not_collide() {
+        let root = Library::new("*")
+            .dialog("order", Waterfall::new())
+            .formerly("pizza")
+            .library(
+                Library::new("shop")
+                    .dialog("cart", Waterfall::new())
+                    .formerly("*:basket"),
+            );
+        let r = Registry::build(root).unwrap();
+        assert_eq!(r.resolve("pizza", None).unwrap(), "*:order");
+        assert_eq!(r.resolve("basket", Some("shop:cart")).unwrap(), "shop:cart");
+        assert_eq!(r.current("*:pizza"), Some("*:order"));
+        assert_eq!(r.current("*:nope"), None);
+        let taken = Library::new("*")
+            .dialog("a", Waterfall::new())
+            .dialog("b", Waterfall::new())
+            .formerly("a");
+        assert!(matches!(Registry::build(taken), Err(BotError::DuplicateId(id)) if id == "*:a"));
+        let early = Library::new("*").version(2);
+        assert!(matches!(Registry::build(early), Err(BotError::Config(_))));
     }
 }

@@ -18,3 +18,4 @@ pub(crate) mod session;
 pub(crate) mod stack;
 pub(crate) mod state;
 pub(crate) mod system_strings;
+pub(crate) mod version;

@@ -32,6 +32,8 @@ pub struct Session {
     pub(crate) effects: Effects,
     pub(crate) proactive: bool,
     pub(crate) last_access: u64,
+    /// The stored session-state `version` (the bot-wide dialog version, as in v3).
+    pub(crate) state_version: f64,
 }
 
 /// Resolves dialog ids (implemented by the bot's dialog registry): lets a session check the
