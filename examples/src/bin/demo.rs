@@ -11,13 +11,25 @@
 //!
 //! There the sizes are buttons and the cards are drawn; `cargo test -p examples --test webchat`
 //! does the same in headless Chromium and checks what it shows.
+//!
+//! State lives in memory by default (gone when the demo exits). One flag puts it in a shared
+//! store instead, so that it survives a restart and several processes can share it:
+//!
+//! ```text
+//! cargo run -- --storage redis      # at REDIS_URL, default redis://127.0.0.1:6379/
+//! cargo run -- --storage postgres   # at DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres
+//!              --namespace NAME     # the keys' namespace in that store [default: $BOTCORE_NAMESPACE, else demo]
+//! ```
 
-use botcore::ByChannel;
-use clap::Parser;
+use botcore::{ByChannel, Storage};
+use clap::{Parser, ValueEnum};
 use examples::webhooks::{self, WebhookSettings};
 use examples::{console, standup, survey};
+use std::sync::Arc;
 use std::time::Duration;
 use storage_memory::MemoryStorage;
+use storage_postgres::PostgresStorage;
+use storage_redis::RedisStorage;
 use transport_http::{HttpSettings, HttpTransport};
 
 /// The survey that interrupts, in the terminal (Ctrl-D to quit) and over HTTP (auth off).
@@ -26,11 +38,53 @@ struct Args {
     /// Where to serve HTTP [default: $BOTCORE_DEMO_ADDR, else 127.0.0.1:3978]
     #[arg(long)]
     addr: Option<String>,
+    /// Where state lives (redis: at REDIS_URL, default redis://127.0.0.1:6379/; postgres: at
+    /// DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
+    #[arg(long, value_enum, default_value_t = StorageKind::Memory)]
+    storage: StorageKind,
+    /// The namespace of the demo's keys in a shared store: processes with the same namespace
+    /// share state; a different one keeps bots apart.
+    #[arg(long, env = "BOTCORE_NAMESPACE", default_value = "demo")]
+    namespace: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StorageKind {
+    Memory,
+    Redis,
+    Postgres,
+}
+
+/// The storage `--storage` names, reached as bench-bot reaches it.
+async fn storage(kind: StorageKind, namespace: &str) -> Result<Arc<dyn Storage>, String> {
+    Ok(match kind {
+        StorageKind::Memory => Arc::new(MemoryStorage::new()),
+        StorageKind::Redis => {
+            let url =
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+            let redis = RedisStorage::connect(&url)
+                .await
+                .map_err(|e| format!("cannot use Redis at {url}: {e}"))?;
+            Arc::new(redis.with_namespace(namespace))
+        }
+        StorageKind::Postgres => {
+            let url = std::env::var("DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let pg = PostgresStorage::connect(&url)
+                .await
+                .map_err(|e| format!("cannot use PostgreSQL at {url}: {e}"))?;
+            Arc::new(pg.with_namespace(namespace))
+        }
+    })
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Args { addr } = Args::parse();
+    let Args {
+        addr,
+        storage: kind,
+        namespace,
+    } = Args::parse();
     let addr = addr.or_else(|| std::env::var("BOTCORE_DEMO_ADDR").ok());
     let addr = addr.unwrap_or_else(|| "127.0.0.1:3978".into());
     tracing_subscriber::fmt()
@@ -39,6 +93,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let storage = match storage(kind, &namespace).await {
+        Ok(storage) => storage,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            std::process::exit(1);
+        }
+    };
     // Local demo only: no Bot Framework credentials, so inbound auth is off (a warning is logged).
     let transport = HttpTransport::new(HttpSettings::without_auth())?;
     let settings = WebhookSettings::default();
@@ -47,7 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .dialog("standup", standup::standup_dialog())
         .middleware(settings.last_address.clone())
         .connector(ByChannel::new(transport.connector()).route(console::CHANNEL_ID, terminal))
-        .storage(MemoryStorage::new())
+        .storage_arc(storage)
         .build()?;
     let hooks = webhooks::router(bot.clone(), settings);
     let app = transport.router(bot.clone()).merge(hooks);

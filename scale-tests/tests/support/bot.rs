@@ -1,13 +1,16 @@
-//! `scale-bot` as a real child process on a free 127.0.0.1 port, SIGKILLed on drop.
+//! `scale-bot` (or another test bot of this crate, e.g. `reminder-bot`) as a real child
+//! process on a free 127.0.0.1 port, SIGKILLed on drop.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A running `scale-bot`.
+/// A running `scale-bot` (or other test bot).
 #[derive(Debug)]
 pub struct BotProcess {
     child: Option<Child>,
+    /// The executable; it prints `<bin> listening on http://ADDR` once it listens.
+    program: &'static str,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     pub name: String,
@@ -17,8 +20,15 @@ pub struct BotProcess {
 impl BotProcess {
     /// Starts `scale-bot --name NAME ARGS...` and waits until it listens.
     pub fn start(name: &str, args: &[String]) -> Self {
+        Self::start_program(env!("CARGO_BIN_EXE_scale-bot"), name, args)
+    }
+
+    /// Starts `PROGRAM --name NAME ARGS...` (a bot of this crate, which takes `--addr` and
+    /// `--name`) and waits until it listens.
+    pub fn start_program(program: &'static str, name: &str, args: &[String]) -> Self {
         let mut p = Self {
             child: None,
+            program,
             url: String::new(),
             name: name.to_owned(),
             args: args.to_vec(),
@@ -28,7 +38,7 @@ impl BotProcess {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scale-bot"))
+        let mut child = Command::new(self.program)
             .args(["--addr", "127.0.0.1:0", "--name", &self.name])
             .args(&self.args)
             .env(
@@ -39,12 +49,12 @@ impl BotProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("spawn scale-bot");
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.program));
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("scale-bot listening on ") {
+                if let Some((_, url)) = line.split_once(" listening on ") {
                     let _ = tx.send(url.trim().to_owned());
                 }
             }
@@ -58,8 +68,8 @@ impl BotProcess {
                     .as_mut()
                     .and_then(|c| c.try_wait().ok().flatten());
                 panic!(
-                    "scale-bot {} did not start listening ({status:?})",
-                    self.name
+                    "{} {} did not start listening ({status:?})",
+                    self.program, self.name
                 )
             }
         };
@@ -73,8 +83,8 @@ impl BotProcess {
     /// SIGKILLs the process (`Child::kill` sends SIGKILL on Unix) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL scale-bot");
-            let status = child.wait().expect("reap scale-bot");
+            child.kill().expect("SIGKILL the bot");
+            let status = child.wait().expect("reap the bot");
             assert!(!status.success(), "a killed process does not exit cleanly");
         }
     }
