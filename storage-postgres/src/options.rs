@@ -50,7 +50,8 @@ impl Default for PostgresOptions {
 
 impl PostgresOptions {
     /// Keeps records in `table` (created if missing): lowercase ASCII letters, digits and `_`,
-    /// not starting with a digit, at most [`MAX_TABLE_NAME`] bytes. It is looked up on the
+    /// not starting with a digit, not ending in `_version` or `_expires` (the names of a
+    /// table's sequence and index), at most [`MAX_TABLE_NAME`] bytes. It is looked up on the
     /// connection's `search_path` (set one with `options=-c search_path=…` in the URL).
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
@@ -74,8 +75,10 @@ impl PostgresOptions {
     /// [`PostgresStorage::connect_with`] also sets the sessions' `statement_timeout` and
     /// `idle_in_transaction_session_timeout` to this plus one second, so that the server gives
     /// up on abandoned work too.
+    ///
+    /// Capped at about 24.8 days, the longest `statement_timeout` PostgreSQL accepts.
     pub fn op_timeout(mut self, timeout: Duration) -> Self {
-        self.op_timeout = timeout;
+        self.op_timeout = timeout.min(MAX_OP_TIMEOUT);
         self
     }
 
@@ -89,7 +92,11 @@ impl PostgresOptions {
 
     fn validate_table(&self) -> Result<(), StorageError> {
         let t = self.table.as_bytes();
+        // `<table>_version` (its sequence) and `<table>_expires` (its index) must not be able
+        // to name another table of the store.
+        let reserved = self.table.ends_with("_version") || self.table.ends_with("_expires");
         let ok = !t.is_empty()
+            && !reserved
             && t.len() <= MAX_TABLE_NAME
             && !t[0].is_ascii_digit()
             && t.iter()
@@ -195,3 +202,7 @@ impl PostgresStorage {
         })
     }
 }
+
+/// The longest [`PostgresOptions::op_timeout`]: the server's `statement_timeout` (set to it
+/// plus one second) must fit in an `i32` of milliseconds.
+const MAX_OP_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64 - 1_000);

@@ -28,10 +28,12 @@ impl RedisStorage {
                 Precondition::IfMatch(v) => ("m", v.0.to_string()),
                 Precondition::IfAbsent => ("n", String::new()),
             };
-            // A TTL under a millisecond still expires (PX 0 is an error in Redis).
+            // A TTL under a millisecond still expires (PX 0 is an error in Redis); a huge one
+            // is capped so that Redis's `now + PX` cannot overflow and fail the script after
+            // earlier writes of the batch (a failing script is not rolled back).
             let ttl_ms = op
                 .ttl
-                .map_or(0, |t| t.as_millis().clamp(1, i64::MAX as u128) as u64);
+                .map_or(0, |t| t.as_millis().clamp(1, MAX_TTL_MS) as u64);
             let (index_pos, member) = match family(&op.key) {
                 Some(f) => {
                     let i = families.iter().position(|g| *g == f).unwrap_or_else(|| {
@@ -110,3 +112,7 @@ fn parse_index(
     }
     Ok(key_of(i - 1))
 }
+
+/// The longest TTL passed to Redis (about 73 million years): far from `i64::MAX` ms, so
+/// `now + PX` never overflows.
+const MAX_TTL_MS: u128 = (i64::MAX / 4) as u128;

@@ -57,7 +57,16 @@ pub fn check(bot: &Bot, records: &[(String, Stored)]) -> CheckReport {
             report.reset += 1;
             continue;
         }
-        match migrate::upgrade_stack(&rt.library, &rt.config.version_policy, &mut state.callstack) {
+        let upgrade =
+            migrate::upgrade_stack(&rt.library, &rt.config.version_policy, &mut state.callstack);
+        // A frame of a dialog this build no longer has resets the stack on the next turn (the
+        // unknown-dialog policy), whatever the migrations did.
+        let unknown = state
+            .callstack
+            .iter()
+            .any(|f| rt.library.current(&f.id).is_none());
+        match upgrade {
+            Upgrade::Unchanged | Upgrade::Migrated if unknown => report.reset += 1,
             Upgrade::Unchanged => report.unchanged += 1,
             Upgrade::Migrated => report.migrated += 1,
             Upgrade::Restart { .. } => report.restarted += 1,

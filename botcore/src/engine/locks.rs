@@ -57,7 +57,8 @@ impl Default for ConversationLocks {
 pub(crate) struct Claim<'a> {
     locks: &'a ConversationLocks,
     key: Arc<str>,
-    slot: Arc<Slot>,
+    /// Always `Some` until dropped (taken under the shard lock).
+    slot: Option<Arc<Slot>>,
 }
 
 impl Claim<'_> {
@@ -66,14 +67,20 @@ impl Claim<'_> {
         &self.key
     }
 
+    fn slot(&self) -> &Slot {
+        self.slot
+            .as_deref()
+            .expect("a claim holds its slot until dropped")
+    }
+
     /// Waits for the conversation's turn lock.
     pub(crate) async fn turn(&self) -> MutexGuard<'_, ()> {
-        self.slot.turn.lock().await
+        self.slot().turn.lock().await
     }
 
     /// Waits for the conversation's delivery lock.
     pub(crate) async fn delivery(&self) -> MutexGuard<'_, ()> {
-        self.slot.delivery.lock().await
+        self.slot().delivery.lock().await
     }
 }
 
@@ -82,8 +89,14 @@ impl Drop for Claim<'_> {
         let mut shard = self.locks.shards[shard_of(&self.key)]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        // Only the table and this claim still know the slot: nobody holds or waits, forget it.
-        if Arc::strong_count(&self.slot) == 2 {
+        // Release this claim's reference under the shard lock, then: if only the table still
+        // knows the slot, nobody holds or waits — forget it. (Counts only rise under this
+        // lock, so two claims dropped at once cannot both miss the last one.)
+        drop(self.slot.take());
+        if shard
+            .get(&self.key)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
             shard.remove(&self.key);
         }
     }
@@ -108,7 +121,7 @@ impl ConversationLocks {
         Claim {
             locks: self,
             key: slot.0,
-            slot: slot.1,
+            slot: Some(slot.1),
         }
     }
 

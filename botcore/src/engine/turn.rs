@@ -114,7 +114,7 @@ async fn transact(
     }?;
     // Delivered while the conversation's lock is held: the next turn's messages cannot
     // overtake these.
-    let deliveries = delivery::deliver_as_one(inner, claim, saved.outbox).await;
+    let deliveries = delivery::deliver_as_one(inner, claim, &message.address, saved.outbox).await;
     let outcome = TurnOutcome {
         deliveries,
         attempts: saved.attempts,

@@ -32,16 +32,34 @@ fn read<T: Serialize + DeserializeOwned + Default>(
         // `T::default()`, then try again.
         Err(e) => {
             let mut all = match serde_json::to_value(T::default()) {
-                Ok(Value::Object(base)) => base,
-                _ => Map::new(),
+                Ok(v @ Value::Object(_)) => v,
+                _ => Value::Object(Map::new()),
             };
-            all.extend(own);
-            serde_json::from_value(Value::Object(all)).map_err(|_| BotError::StateType {
+            merge(&mut all, Value::Object(own));
+            serde_json::from_value(all).map_err(|_| BotError::StateType {
                 what,
                 type_name: std::any::type_name::<T>(),
                 reason: e.to_string(),
             })
         }
+    }
+}
+
+/// Lays `stored` over `base`, object by object, so a nested type that gained a field gets it
+/// from the default too.
+fn merge(base: &mut Value, stored: Value) {
+    match (base, stored) {
+        (Value::Object(b), Value::Object(s)) => {
+            for (k, v) in s {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
     }
 }
 
@@ -62,6 +80,17 @@ fn write<T: Serialize>(
     };
     map.extend(own.into_iter().filter(|(k, _)| !is_reserved(k)));
     Ok(())
+}
+
+fn top_keys<T: Serialize>(value: &T) -> Vec<String> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(m)) => m
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| !is_reserved(k))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// One state bag, to read (from [`Session::user_data`](crate::Session::user_data) and its
@@ -125,6 +154,8 @@ impl DataMut<'_> {
     }
 
     /// Reads the bag as `T`, lets `f` change it, stores it back, and returns what `f` returned.
+    /// Keys `f` removes (say, an entry of a map type) are removed from the bag; keys `T` does
+    /// not know are kept.
     ///
     /// ```
     /// # use botcore::Session;
@@ -139,8 +170,16 @@ impl DataMut<'_> {
         T: Serialize + DeserializeOwned + Default,
     {
         let mut value: T = self.get()?;
+        let before = top_keys(&value);
         let out = f(&mut value);
         self.set(&value)?;
+        // Keys `f` removed (an entry taken out of a map) are removed from the bag as well;
+        // keys the type never knew stay.
+        let after = top_keys(&value);
+        let map = self.map()?;
+        for k in before.iter().filter(|k| !after.contains(*k)) {
+            map.remove(k);
+        }
         Ok(out)
     }
 

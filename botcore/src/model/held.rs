@@ -123,7 +123,8 @@ pub(crate) fn begin_proactive(
             let recheck_at = h.next_check(session.last_access);
             let mut list = held(session);
             // Holding the same dialog again replaces the earlier hold (no pile-up).
-            list.retain(|old| old.id != h.id);
+            // Compared by the dialog's current id: a hold saved under a former id is the same.
+            list.retain(|old| current_id(session, &old.id).as_deref() != Some(h.id.as_str()));
             list.push(h);
             if list.len() > MAX_HELD {
                 list.remove(0);
@@ -144,12 +145,28 @@ pub(crate) fn take_first(session: &mut Session) -> Option<HeldDialog> {
         return None;
     }
     let mut list = held(session);
-    if list.is_empty() {
-        return None;
+    let mut first = None;
+    while !list.is_empty() {
+        let mut h = list.remove(0);
+        // A dialog a deploy removed is dropped, not begun: beginning it would fail every
+        // turn that ends idle.
+        match current_id(session, &h.id) {
+            Some(id) => {
+                h.id = id;
+                first = Some(h);
+                break;
+            }
+            None => tracing::warn!(dialog = %h.id, "dropping a held dialog that no longer exists"),
+        }
     }
-    let first = list.remove(0);
     store(session, &list);
-    Some(first)
+    first
+}
+
+/// The id a held dialog runs as now (a former id resolves to the renamed dialog); `None`
+/// when no registered dialog answers to it.
+fn current_id(session: &Session, id: &str) -> Option<String> {
+    session.env.ids.resolve(id, None).ok().map(str::to_owned)
 }
 
 /// A scheduled check: start the first held dialog if the user is idle or its deadline has come.
@@ -170,11 +187,12 @@ pub(crate) fn check(session: &mut Session) -> Result<HoldReport, BotError> {
         let due = h.deadline_at.is_some_and(|d| now >= d);
         if idle || due {
             let h = list.remove(i);
+            let Some(id) = current_id(session, &h.id) else {
+                tracing::warn!(dialog = %h.id, "dropping a held dialog that no longer exists");
+                continue;
+            };
             if idle || h.on_deadline == DeadlineAction::Interrupt {
-                session.effects.op = Some(StackOp::Begin {
-                    id: h.id,
-                    args: h.args,
-                });
+                session.effects.op = Some(StackOp::Begin { id, args: h.args });
                 break;
             }
             continue;
