@@ -156,11 +156,15 @@ impl PostgresStorage {
     }
 
     /// A pooled connection, waiting at most until `deadline`.
-    async fn client(&self, deadline: Instant) -> Result<Object, StorageError> {
-        tokio::time::timeout_at(deadline, self.shared.pool.get())
+    async fn client(&self, deadline: Instant) -> Result<Conn, StorageError> {
+        let client = tokio::time::timeout_at(deadline, self.shared.pool.get())
             .await
             .map_err(|_| timed_out())?
-            .map_err(error::pool)
+            .map_err(error::pool)?;
+        Ok(Conn {
+            client: Some(client),
+            finished: false,
+        })
     }
 
     /// The deadline of a call starting now.
@@ -173,18 +177,53 @@ fn timed_out() -> StorageError {
     StorageError::Unavailable("postgres: call timed out".into())
 }
 
-/// The result of work on `client` that had until a deadline. A connection whose call timed
-/// out is closed instead of going back to the pool: it may be stuck mid-statement.
+/// A pooled connection that goes back to the pool only when its call finished. One whose
+/// call timed out, or whose caller gave up on the call (dropped it mid-statement), is closed
+/// instead: it may still be busy on the server, and the next call would queue behind it.
+pub(crate) struct Conn {
+    client: Option<Object>,
+    finished: bool,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Object;
+    fn deref(&self) -> &Object {
+        self.client
+            .as_ref()
+            .expect("a connection is held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Object {
+        self.client
+            .as_mut()
+            .expect("a connection is held until dropped")
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Some(client) = self.client.take()
+        {
+            drop(Object::take(client));
+        }
+    }
+}
+
+/// The result of work on `client` that had until a deadline; a call that finished (well or
+/// with an error) gives its connection back to the pool, one that timed out closes it.
 fn settle<T>(
-    client: Object,
+    mut client: Conn,
     result: Result<Result<T, StorageError>, tokio::time::error::Elapsed>,
 ) -> Result<T, StorageError> {
     match result {
-        Ok(result) => result,
-        Err(_) => {
-            drop(Object::take(client));
-            Err(timed_out())
+        Ok(result) => {
+            client.finished = true;
+            result
         }
+        Err(_) => Err(timed_out()),
     }
 }
 
