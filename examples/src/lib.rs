@@ -11,6 +11,7 @@
 //! - [`standup`]: a two-question stand-up begun for every member, answers collected into a report.
 //! - [`reminder`]: a reminder that survives a restart (the scheduler).
 //! - [`console`]: a terminal channel adapter — how to write your own transport.
+//! - [`store`]: the store a binary's `--storage` flag names (memory, Redis, PostgreSQL).
 //! - [`webhooks`]: `/api/notify`, `/api/standup` and `/api/CustomWebApi` for an HTTP deployment.
 
 pub mod cards;
@@ -18,5 +19,6 @@ pub mod console;
 pub mod notification;
 pub mod reminder;
 pub mod standup;
+pub mod store;
 pub mod survey;
 pub mod webhooks;

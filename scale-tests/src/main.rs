@@ -25,6 +25,7 @@ use botcore::proactive::scheduler::{JobOutcome, JobReport};
 use botcore::{Bot, Storage};
 use clap::{Parser, ValueEnum};
 use clock::OffsetClock;
+use examples::store::{self, StoreKind};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::process::ExitCode;
@@ -85,28 +86,13 @@ struct UserCounter {
 struct Name(String);
 
 async fn storage(args: &Args) -> Result<Arc<dyn Storage>, String> {
-    Ok(match args.storage {
-        StorageKind::Redis => {
-            let url = args.redis_url.clone().unwrap_or_else(|| {
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
-            });
-            let redis = storage_redis::RedisStorage::connect(&url)
-                .await
-                .map_err(|e| format!("cannot use Redis at {url}: {e}"))?;
-            Arc::new(redis.with_namespace(&args.namespace))
-        }
-        StorageKind::Postgres => {
-            let url = match &args.database_url {
-                Some(url) => url.clone(),
-                None => std::env::var("DATABASE_URL")
-                    .map_err(|_| "--storage postgres needs --database-url or DATABASE_URL")?,
-            };
-            let postgres = storage_postgres::PostgresStorage::connect(&url)
-                .await
-                .map_err(|e| format!("cannot use PostgreSQL at {url}: {e}"))?;
-            Arc::new(postgres.with_namespace(&args.namespace))
-        }
-    })
+    let kind = match args.storage {
+        StorageKind::Redis => StoreKind::Redis,
+        StorageKind::Postgres => StoreKind::Postgres,
+    };
+    let redis_url = store::redis_url(args.redis_url.clone());
+    let database_url = store::database_url(args.database_url.clone());
+    store::open(kind, &args.namespace, redis_url, database_url).await
 }
 
 fn build_bot(

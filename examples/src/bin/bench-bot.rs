@@ -16,15 +16,12 @@
 //! connections (`--addr 127.0.0.1:0` picks a free port).
 
 use botcore::proactive::fanout::FanOutAction;
-use botcore::{Bot, BotError, Storage, Waterfall, prompts};
+use botcore::{Bot, BotError, Waterfall, prompts};
 use clap::{Parser, ValueEnum};
+use examples::store::{self, StoreKind};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
-use storage_memory::MemoryStorage;
-use storage_postgres::PostgresStorage;
-use storage_redis::RedisStorage;
 use transport_http::axum::extract::State;
 use transport_http::axum::extract::rejection::JsonRejection;
 use transport_http::axum::http::StatusCode;
@@ -45,20 +42,13 @@ struct Args {
     addr: String,
     /// Where state lives (redis: at REDIS_URL, default redis://127.0.0.1:6379/; postgres: at
     /// DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
-    #[arg(long, value_enum, default_value_t = StorageKind::Memory)]
-    storage: StorageKind,
+    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    storage: StoreKind,
     /// The namespace of the bot's keys in a shared store: processes with the same namespace
     /// share state (several processes of one bot behind a load balancer); a different one
     /// keeps bots apart.
     #[arg(long, env = "BOTCORE_NAMESPACE", default_value = "bench-bot")]
     namespace: String,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum StorageKind {
-    Memory,
-    Redis,
-    Postgres,
 }
 
 /// The profile dialog's data.
@@ -147,30 +137,14 @@ async fn addresses(State(bot): State<Bot>) -> Result<Json<Count>, Unavailable> {
     Ok(Json(Count { count: all.len() }))
 }
 
-async fn storage(kind: StorageKind, namespace: &str) -> Result<Arc<dyn Storage>, String> {
-    Ok(match kind {
-        StorageKind::Memory => Arc::new(MemoryStorage::new()),
-        StorageKind::Redis => {
-            let url =
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
-            let redis = RedisStorage::connect(&url)
-                .await
-                .map_err(|e| format!("cannot use Redis at {url}: {e}"))?;
-            Arc::new(redis.with_namespace(namespace))
-        }
-        StorageKind::Postgres => {
-            let url = std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let pg = PostgresStorage::connect(&url)
-                .await
-                .map_err(|e| format!("cannot use PostgreSQL at {url}: {e}"))?;
-            Arc::new(pg.with_namespace(namespace))
-        }
-    })
-}
-
 async fn serve(args: Args) -> Result<(), String> {
-    let storage = storage(args.storage, &args.namespace).await?;
+    let storage = store::open(
+        args.storage,
+        &args.namespace,
+        store::redis_url(None),
+        Some(store::database_url(None).unwrap_or_else(|| store::DEFAULT_DATABASE_URL.into())),
+    )
+    .await?;
     let transport = HttpTransport::new(HttpSettings::without_auth()).map_err(|e| e.to_string())?;
     let bot = Bot::builder()
         .dialog_fn("/", async |s, _| {

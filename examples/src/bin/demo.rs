@@ -21,15 +21,12 @@
 //!              --namespace NAME     # the keys' namespace in that store [default: $BOTCORE_NAMESPACE, else demo]
 //! ```
 
-use botcore::{ByChannel, Storage};
-use clap::{Parser, ValueEnum};
+use botcore::ByChannel;
+use clap::Parser;
+use examples::store::{self, StoreKind};
 use examples::webhooks::{self, WebhookSettings};
 use examples::{console, standup, survey};
-use std::sync::Arc;
 use std::time::Duration;
-use storage_memory::MemoryStorage;
-use storage_postgres::PostgresStorage;
-use storage_redis::RedisStorage;
 use transport_http::{HttpSettings, HttpTransport};
 
 /// The survey that interrupts, in the terminal (Ctrl-D to quit) and over HTTP (auth off).
@@ -40,42 +37,12 @@ struct Args {
     addr: Option<String>,
     /// Where state lives (redis: at REDIS_URL, default redis://127.0.0.1:6379/; postgres: at
     /// DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
-    #[arg(long, value_enum, default_value_t = StorageKind::Memory)]
-    storage: StorageKind,
+    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    storage: StoreKind,
     /// The namespace of the demo's keys in a shared store: processes with the same namespace
     /// share state; a different one keeps bots apart.
     #[arg(long, env = "BOTCORE_NAMESPACE", default_value = "demo")]
     namespace: String,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum StorageKind {
-    Memory,
-    Redis,
-    Postgres,
-}
-
-/// The storage `--storage` names, reached as bench-bot reaches it.
-async fn storage(kind: StorageKind, namespace: &str) -> Result<Arc<dyn Storage>, String> {
-    Ok(match kind {
-        StorageKind::Memory => Arc::new(MemoryStorage::new()),
-        StorageKind::Redis => {
-            let url =
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
-            let redis = RedisStorage::connect(&url)
-                .await
-                .map_err(|e| format!("cannot use Redis at {url}: {e}"))?;
-            Arc::new(redis.with_namespace(namespace))
-        }
-        StorageKind::Postgres => {
-            let url = std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let pg = PostgresStorage::connect(&url)
-                .await
-                .map_err(|e| format!("cannot use PostgreSQL at {url}: {e}"))?;
-            Arc::new(pg.with_namespace(namespace))
-        }
-    })
 }
 
 #[tokio::main]
@@ -93,7 +60,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let storage = match storage(kind, &namespace).await {
+    let storage = match store::open(
+        kind,
+        &namespace,
+        store::redis_url(None),
+        Some(store::database_url(None).unwrap_or_else(|| store::DEFAULT_DATABASE_URL.into())),
+    )
+    .await
+    {
         Ok(storage) => storage,
         Err(e) => {
             eprintln!("demo: {e}");

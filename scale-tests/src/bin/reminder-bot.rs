@@ -22,8 +22,9 @@ mod clock;
 
 use botcore::proactive::scheduler::{JobOutcome, MAX_JOBS_PER_TICK};
 use botcore::{Bot, Clock, Storage};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use clock::OffsetClock;
+use examples::store::{self, StoreKind};
 use serde::Deserialize;
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,8 +46,8 @@ struct Args {
     #[arg(long, default_value = "reminder")]
     name: String,
     /// Where state lives.
-    #[arg(long, value_enum, default_value_t = StorageKind::Redis)]
-    storage: StorageKind,
+    #[arg(long, value_enum, default_value_t = StoreKind::Redis)]
+    storage: StoreKind,
     /// The Redis to use with `--storage redis` (default: REDIS_URL, else the local default).
     #[arg(long)]
     redis_url: Option<String>,
@@ -62,13 +63,6 @@ struct Args {
     /// Start the bot's clock this many ms off the system clock (`POST /clock` moves it).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     clock_offset_ms: i64,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum StorageKind {
-    Memory,
-    Redis,
-    Postgres,
 }
 
 /// What the scheduler loop did so far.
@@ -87,29 +81,9 @@ struct App {
 }
 
 async fn storage(args: &Args) -> Result<Arc<dyn Storage>, String> {
-    Ok(match args.storage {
-        StorageKind::Memory => Arc::new(storage_memory::MemoryStorage::new()),
-        StorageKind::Redis => {
-            let url = args.redis_url.clone().unwrap_or_else(|| {
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
-            });
-            let redis = storage_redis::RedisStorage::connect(&url)
-                .await
-                .map_err(|e| format!("cannot use Redis at {url}: {e}"))?;
-            Arc::new(redis.with_namespace(&args.namespace))
-        }
-        StorageKind::Postgres => {
-            let url = match &args.database_url {
-                Some(url) => url.clone(),
-                None => std::env::var("DATABASE_URL")
-                    .map_err(|_| "--storage postgres needs --database-url or DATABASE_URL")?,
-            };
-            let postgres = storage_postgres::PostgresStorage::connect(&url)
-                .await
-                .map_err(|e| format!("cannot use PostgreSQL at {url}: {e}"))?;
-            Arc::new(postgres.with_namespace(&args.namespace))
-        }
-    })
+    let redis_url = store::redis_url(args.redis_url.clone());
+    let database_url = store::database_url(args.database_url.clone());
+    store::open(args.storage, &args.namespace, redis_url, database_url).await
 }
 
 /// Ticks the scheduler every `every` (at once again after a full tick) and counts outcomes.
