@@ -8,7 +8,11 @@
 //! | `GET` or `POST /api/CustomWebApi` | — | sends [`WebhookSettings::custom_message`] to the user who wrote last |
 //!
 //! Every route answers with one result per recipient: `[{"user": "...", "ok": true}]`, or
-//! `{"user": "...", "ok": false, "error": "..."}`. A refused call answers `{"error": "..."}`:
+//! `{"user": "...", "ok": false, "error": "..."}`; `"pending": true` with `ok` means the
+//! standup began but its first message waits in the outbox for the channel. These results stay
+//! true if the process stops right after answering: a dialog reported `ok` is saved with its
+//! message, which the next process delivers; a member whose channel refused the message for
+//! good (`ok: false`) has no standup left on their stack. A refused call answers `{"error": "..."}`:
 //! `400` for a bad body, `415` when it is not sent as `application/json`, `401` without the
 //! secret, `404` when nobody wrote yet, `503` when the storage is down. With
 //! [`WebhookSettings::secret`] set, requests must carry it as `x-webhook-secret: <secret>` or
@@ -152,6 +156,10 @@ struct Delivery {
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The dialog began but its message waits in the outbox (the channel could not take it
+    /// yet): it goes out later, without the dialog beginning again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pending: bool,
 }
 
 impl Delivery {
@@ -160,6 +168,7 @@ impl Delivery {
             user: address.user.id.clone(),
             ok: result.is_ok(),
             error: result.as_ref().err().map(ToString::to_string),
+            pending: false,
         }
     }
 }
@@ -206,7 +215,10 @@ impl Hooks {
     async fn fan_out(&self, recipients: Vec<Address>, action: FanOutAction) -> Deliveries {
         let fan_out = self.bot.fan_out(recipients, action);
         let results = fan_out.concurrency(self.settings.concurrency).await;
-        let deliveries = results.iter().map(|r| Delivery::of(&r.address, &r.result));
+        let deliveries = results.iter().map(|r| Delivery {
+            pending: r.result.as_ref().is_ok_and(|o| o.pending > 0),
+            ..Delivery::of(&r.address, &r.result)
+        });
         Json(deliveries.collect())
     }
 }

@@ -1,6 +1,10 @@
 //! Delivery: a turn's buffered messages, and messages sent outside any turn, through the send
 //! middleware to the connector — in order, and never interleaved: the conversation's
 //! delivery lock keeps an ad hoc send or an event reply out of the middle of a turn's replies.
+//!
+//! Messages are delivered by reference: the outbox keeps them as the turn wrote them (a send
+//! middleware changes a copy), so a message sent again later goes through the middleware once
+//! more, as the first time.
 
 use crate::contracts::address::Address;
 use crate::contracts::connector::{DeliveryError, Receipt};
@@ -20,7 +24,7 @@ pub(crate) async fn deliver_as_one(
     rt: &Arc<Runtime>,
     claim: &Claim<'_>,
     turn: &Address,
-    out: Vec<Message>,
+    out: &[Message],
 ) -> Vec<Result<Receipt, DeliveryError>> {
     if out.is_empty() {
         return Vec::new();
@@ -33,25 +37,29 @@ pub(crate) async fn deliver_as_one(
         let _delivering = claim.delivery().await;
         return deliver(rt, out).await;
     }
-    let (mut own, mut others) = (Vec::new(), Vec::new());
-    for (i, m) in out.into_iter().enumerate() {
-        if same(&m) {
-            own.push((i, m));
-        } else {
-            others.push((i, m));
-        }
-    }
+    // Boxed: the rare case would otherwise make every turn's future larger.
+    Box::pin(deliver_mixed(rt, claim, out, same)).await
+}
+
+/// [`deliver_as_one`] for a turn that also wrote to other conversations.
+async fn deliver_mixed(
+    rt: &Arc<Runtime>,
+    claim: &Claim<'_>,
+    out: &[Message],
+    same: impl Fn(&Message) -> bool,
+) -> Vec<Result<Receipt, DeliveryError>> {
+    let (own, others): (Vec<usize>, Vec<usize>) = (0..out.len()).partition(|&i| same(&out[i]));
     let mut results: Vec<Option<Result<Receipt, DeliveryError>>> =
-        (0..own.len() + others.len()).map(|_| None).collect();
+        (0..out.len()).map(|_| None).collect();
     {
         let _delivering = claim.delivery().await;
-        let (idx, msgs): (Vec<usize>, Vec<Message>) = own.into_iter().unzip();
-        for (i, r) in idx.into_iter().zip(deliver(rt, msgs).await) {
+        let msgs: Vec<Message> = own.iter().map(|&i| out[i].clone()).collect();
+        for (i, r) in own.into_iter().zip(deliver(rt, &msgs).await) {
             results[i] = Some(r);
         }
     }
-    for (i, m) in others {
-        results[i] = Some(deliver_elsewhere(rt, m).await);
+    for i in others {
+        results[i] = Some(deliver_elsewhere(rt, &out[i]).await);
     }
     results
         .into_iter()
@@ -60,7 +68,7 @@ pub(crate) async fn deliver_as_one(
 }
 
 /// One message of a turn to another conversation, under that conversation's delivery lock.
-async fn deliver_elsewhere(rt: &Arc<Runtime>, message: Message) -> Result<Receipt, DeliveryError> {
+async fn deliver_elsewhere(rt: &Arc<Runtime>, message: &Message) -> Result<Receipt, DeliveryError> {
     let key = StateKeys::for_address(&message.address)
         .ok()
         .map(|k| k.conversation);
@@ -69,7 +77,7 @@ async fn deliver_elsewhere(rt: &Arc<Runtime>, message: Message) -> Result<Receip
         Some(c) => Some(c.delivery().await),
         None => None,
     };
-    deliver(rt, vec![message])
+    deliver(rt, std::slice::from_ref(message))
         .await
         .pop()
         .unwrap_or(Err(DeliveryError::Skipped))
@@ -91,40 +99,48 @@ pub(crate) async fn deliver_between_turns(
         Some(c) => Some(c.delivery().await),
         None => None,
     };
-    deliver(rt, vec![message])
+    deliver(rt, std::slice::from_ref(&message))
         .await
         .pop()
         .unwrap_or(Err(DeliveryError::Skipped))
 }
 
-/// Sends messages in order through the send middleware and the connector.
+/// Sends messages in order through the send middleware and the connector. After a failure
+/// that keeps a message for a later try, the ones behind it wait too
+/// ([`DeliveryError::Skipped`]), so they cannot overtake it.
 pub(crate) async fn deliver(
     inner: &Arc<Runtime>,
-    out: Vec<Message>,
+    out: &[Message],
 ) -> Vec<Result<Receipt, DeliveryError>> {
     let mut results = Vec::with_capacity(out.len());
-    // After a failure that keeps a message for a later try, the ones behind it wait too, so
-    // they cannot overtake it.
     let mut stopped = false;
-    for mut m in out {
+    for m in out {
         if stopped {
             results.push(Err(DeliveryError::Skipped));
             continue;
         }
-        let mut dropped = false;
-        for mw in &inner.middleware {
-            if let Err(e) = mw.send(&mut m).await {
-                results.push(Err(DeliveryError::Ambiguous(format!(
-                    "send middleware failed: {e}"
-                ))));
-                dropped = true;
-                break;
-            }
-        }
-        if !dropped {
-            results.push(inner.connector.send(&m).await);
-        }
-        stopped = matches!(results.last(), Some(Err(e)) if retry_later(e));
+        let result = if inner.middleware.is_empty() {
+            inner.connector.send(m).await
+        } else {
+            Box::pin(through_middleware(inner, m.clone())).await
+        };
+        stopped = matches!(&result, Err(e) if retry_later(e));
+        results.push(result);
     }
     results
+}
+
+/// One message through the send middleware (which may change it), then the connector.
+async fn through_middleware(
+    inner: &Arc<Runtime>,
+    mut m: Message,
+) -> Result<Receipt, DeliveryError> {
+    for mw in &inner.middleware {
+        if let Err(e) = mw.send(&mut m).await {
+            return Err(DeliveryError::Ambiguous(format!(
+                "send middleware failed: {e}"
+            )));
+        }
+    }
+    inner.connector.send(&m).await
 }

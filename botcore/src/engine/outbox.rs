@@ -187,7 +187,7 @@ pub(crate) async fn deliver_or_take_back(
         };
         return (sent, false);
     }
-    let results = delivery::deliver_as_one(rt, claim, turn, messages.clone()).await;
+    let results = delivery::deliver_as_one(rt, claim, turn, &messages).await;
     let mut left = Vec::new();
     let mut dropped = 0;
     for (m, r) in messages.into_iter().zip(&results) {

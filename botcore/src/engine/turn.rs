@@ -99,8 +99,11 @@ async fn transact(
         .filter(|_| matches!(entry, Entry::User) && message.is_message());
     let attempts = attempt(inner, message, keys, entry);
     let saved = match typing {
+        // Boxed, as only bots that show typing take this path.
         Some(threshold) => {
-            typing::while_running(&*inner.connector, &message.address, threshold, attempts).await
+            let typing =
+                typing::while_running(&*inner.connector, &message.address, threshold, attempts);
+            Box::pin(typing).await
         }
         None => attempts.await,
     }?;

@@ -245,6 +245,7 @@ impl Bot {
             started_conversation,
             held: ran.report.held,
             deliveries: ran.outcome.deliveries,
+            pending: ran.outcome.pending,
         })
     }
 
@@ -266,6 +267,7 @@ impl Bot {
             started_conversation,
             held: false,
             deliveries: ran.outcome.deliveries,
+            pending: ran.outcome.pending,
         })
     }
 

@@ -53,4 +53,7 @@ pub struct ProactiveOutcome {
     pub held: bool,
     /// The delivery result of each message the turn sent.
     pub deliveries: Vec<Result<Receipt, DeliveryError>>,
+    /// Messages the channel could not take yet: they wait in the conversation's outbox and go
+    /// out with its next turn or [`Bot::sweep_outbox`](crate::Bot::sweep_outbox).
+    pub pending: usize,
 }
