@@ -1,0 +1,237 @@
+//! Exactly-once turns across crashes: `scale-bot` processes on one Redis are SIGKILLed at
+//! random points while 20 conversations send their messages, and started again. Like a
+//! channel, each conversation sends every message again — the same activity, the same `id`
+//! — until it is answered `2xx` (no answer: the process died mid-turn; `503`: a reply is
+//! still pending, or the store had a conflict), to whichever process is up.
+//!
+//! Afterwards: every conversation's stored state lists each message once, in order (no turn
+//! lost, none run twice); every message has a reply at the channel, and each reply that came
+//! more than once came identical (a turn run again would have counted the message again:
+//! `c=n+1`); the replies delivered more than once are at most one per kill (a reply the
+//! channel accepted just before the kill, before its delivery was recorded).
+//!
+//! `SCALE_TURNS` sets the number of messages (default 1,000), `SCALE_SEED` repeats a run.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use support::bot::BotProcess;
+use support::channel::FakeChannel;
+use support::{Rng, Store, accepted_replies, activity, address, counters, env_usize, inspector};
+
+/// Messages in all, over `CONVERSATIONS` (`SCALE_TURNS` overrides it).
+const TURNS: usize = 1_000;
+const CONVERSATIONS: usize = 20;
+/// The channel's answer time: widens the window between a turn's save and its answer.
+const ROUND_TRIP: Duration = Duration::from_millis(2);
+/// A channel's pause before sending an unanswered activity again.
+const RESEND_PAUSE: Duration = Duration::from_millis(20);
+/// The longest one message may take to be answered `2xx`, kills and restarts included.
+const MESSAGE_DEADLINE: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_process_killed_and_restarted_runs_every_turn_once_on_redis() {
+    kill_loop(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_killed_and_restarted_run_every_turn_once_on_redis() {
+    kill_loop(2).await;
+}
+
+/// What one conversation's sender saw.
+#[derive(Default)]
+struct Sent {
+    texts: Vec<String>,
+    /// Posts that got no answer (the process was down or died).
+    unanswered: usize,
+    /// Posts answered `503`.
+    refused: usize,
+}
+
+async fn kill_loop(processes: usize) {
+    let started = Instant::now();
+    let turns = env_usize("SCALE_TURNS", TURNS);
+    let per_conversation = turns.div_ceil(CONVERSATIONS);
+    let mut rng = Rng::from_env();
+    let store = Store::redis();
+    let channel = FakeChannel::start().await;
+    channel.set_delay(ROUND_TRIP);
+    let mut bots: Vec<BotProcess> = ["a", "b"][..processes]
+        .iter()
+        .map(|name| BotProcess::start(name, &store.bot_args()))
+        .collect();
+    let urls = Arc::new(RwLock::new(
+        bots.iter()
+            .map(BotProcess::messages_url)
+            .collect::<Vec<_>>(),
+    ));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+
+    let senders: Vec<_> = (0..CONVERSATIONS)
+        .map(|c| {
+            let (http, urls, answered) = (http.clone(), urls.clone(), answered.clone());
+            let service = channel.url().to_owned();
+            tokio::spawn(async move {
+                let mut sent = Sent::default();
+                for k in 0..per_conversation {
+                    let id = format!("c{c}-k{k}");
+                    let a = activity(&service, &format!("conv{c}"), &format!("u{c}"), &id, &id);
+                    let deadline = Instant::now() + MESSAGE_DEADLINE;
+                    for attempt in 0.. {
+                        let url = {
+                            let urls = urls.read().unwrap();
+                            urls[(k + attempt) % urls.len()].clone()
+                        };
+                        match support::try_post(&http, &url, &a).await {
+                            Ok((status, _)) if (200..300).contains(&status) => break,
+                            Ok((status, body)) => {
+                                assert_eq!(status, 503, "{id}: {body}");
+                                sent.refused += 1;
+                            }
+                            Err(_) => sent.unanswered += 1,
+                        }
+                        assert!(Instant::now() < deadline, "{id} never answered 2xx");
+                        tokio::time::sleep(RESEND_PAUSE).await;
+                    }
+                    sent.texts.push(id);
+                    answered.fetch_add(1, Ordering::SeqCst);
+                }
+                sent
+            })
+        })
+        .collect();
+
+    // Kill a process (picked at random) every 1/40 to 1/12 of the turns, and start it again.
+    let total = per_conversation * CONVERSATIONS;
+    let mut kills = 0;
+    let mut gap = || rng.below(total as u64 / 40 + 1..total as u64 / 12 + 2) as usize;
+    let mut next = gap();
+    while next < total {
+        support::wait_until(
+            MESSAGE_DEADLINE,
+            "turns answered before the next kill",
+            || {
+                let answered = answered.clone();
+                async move { (answered.load(Ordering::SeqCst) >= next).then_some(()) }
+            },
+        )
+        .await;
+        let p = next % processes;
+        tokio::task::block_in_place(|| bots[p].restart());
+        urls.write().unwrap()[p] = bots[p].messages_url();
+        kills += 1;
+        next += gap();
+    }
+    let mut sent = Vec::new();
+    for s in senders {
+        sent.push(s.await.unwrap());
+    }
+    let fed = started.elapsed();
+    assert!(kills > 0, "no process was killed");
+
+    // Every message was answered 2xx, so its replies were delivered; a late delivery of a
+    // reply left behind by a kill would come in meanwhile.
+    channel
+        .wait_for(total, Duration::from_millis(500), MESSAGE_DEADLINE)
+        .await;
+    let accepted = channel.accepted();
+    let replies = accepted_replies(&channel);
+    let reader = inspector(store.storage().await);
+    let mut tally = Tally::default();
+    for (c, s) in sent.iter().enumerate() {
+        for (k, id) in s.texts.iter().enumerate() {
+            let copies = replies.get(id).map_or(&[][..], Vec::as_slice);
+            let Some((first, text)) = copies.first() else {
+                tally.no_reply.push(id.clone());
+                continue;
+            };
+            let mut texts: Vec<&String> = copies.iter().map(|(_, t)| t).collect();
+            let n = k as u64 + 1;
+            if (first.conversation_count, first.user_count) != (n, n) {
+                tally.miscounted.push(format!("{text} (message {n})"));
+            }
+            texts.sort_unstable();
+            texts.dedup();
+            if texts.len() > 1 {
+                tally.ran_again.push(format!("{id}: {texts:?}"));
+            }
+            tally.duplicates += copies.len() - texts.len();
+        }
+        let at = address(channel.url(), &format!("u{c}"), &format!("conv{c}"));
+        let (stored, user) = counters(&reader, &at).await;
+        let n = s.texts.len() as u64;
+        if stored.ids != s.texts || (stored.count, user.count) != (n, n) {
+            tally.stored_wrong.push(format!(
+                "conv{c}: sent {n}, stored count {} (user {}), ids {:?}",
+                stored.count, user.count, stored.ids
+            ));
+        }
+        // The conversation's replies first came in the order of its messages.
+        let mut firsts: Vec<&str> = Vec::new();
+        for a in accepted
+            .iter()
+            .filter(|a| a.conversation == format!("conv{c}"))
+        {
+            let text = a.text.split(' ').nth(1).unwrap_or_default();
+            if !firsts.contains(&text) {
+                firsts.push(text);
+            }
+        }
+        if firsts != s.texts {
+            tally.out_of_order.push(format!("conv{c}: {firsts:?}"));
+        }
+    }
+
+    let unanswered: usize = sent.iter().map(|s| s.unanswered).sum();
+    let refused: usize = sent.iter().map(|s| s.refused).sum();
+    eprintln!(
+        "kill loop, {processes} process(es) on redis: {total} turns over {CONVERSATIONS} \
+         conversations, {kills} kills; {unanswered} posts unanswered and {refused} answered \
+         503, all sent again; {} replies accepted, {} delivered more than once; {} messages \
+         without a reply, {} whose turn ran again, {} whose reply saw another count than its \
+         place, {} conversations stored wrong, {} with replies out of order; fed in \
+         {fed:?}, test took {:?}",
+        accepted.len(),
+        tally.duplicates,
+        tally.no_reply.len(),
+        tally.ran_again.len(),
+        tally.miscounted.len(),
+        tally.stored_wrong.len(),
+        tally.out_of_order.len(),
+        started.elapsed()
+    );
+    assert!(tally.no_reply.is_empty(), "no reply: {:?}", tally.no_reply);
+    assert!(
+        tally.ran_again.is_empty(),
+        "ran again: {:#?}",
+        tally.ran_again
+    );
+    assert!(tally.miscounted.is_empty(), "{:#?}", tally.miscounted);
+    assert!(tally.stored_wrong.is_empty(), "{:#?}", tally.stored_wrong);
+    assert!(tally.out_of_order.is_empty(), "{:#?}", tally.out_of_order);
+    assert!(
+        tally.duplicates <= kills,
+        "{} replies delivered more than once, more than the {kills} kills",
+        tally.duplicates
+    );
+}
+
+/// What the checks found wrong, and the replies delivered more than once.
+#[derive(Default)]
+struct Tally {
+    no_reply: Vec<String>,
+    /// Messages answered with different replies: their turn ran more than once.
+    ran_again: Vec<String>,
+    /// Replies whose counters are not the message's place in its conversation.
+    miscounted: Vec<String>,
+    stored_wrong: Vec<String>,
+    out_of_order: Vec<String>,
+    duplicates: usize,
+}
