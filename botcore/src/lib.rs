@@ -41,8 +41,9 @@ pub use contracts::storage::{
 };
 pub use engine::bot::Bot;
 pub use engine::builder::BotBuilder;
-pub use engine::config::{DialogVersion, EventAction, UnknownDialogPolicy};
+pub use engine::config::{DialogVersion, EventAction, ProactiveRefusal, UnknownDialogPolicy};
 pub use engine::events::MembersChanged;
+pub use engine::outbox::SweepReport;
 pub use engine::turn::TurnOutcome;
 pub use model::channels::{CHANNELS, ChannelCapabilities};
 pub use model::data::{Data, DataMut};

@@ -61,6 +61,12 @@ struct Args {
     /// Start the bot's clock this many ms off the system clock (`POST /clock` moves it).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     clock_offset_ms: i64,
+    /// How long this process owns an outbox it delivers (`BotBuilder::outbox_lease`).
+    #[arg(long, default_value_t = 10_000)]
+    outbox_lease_ms: u64,
+    /// Sweep every conversation's outbox this often (0: never).
+    #[arg(long, default_value_t = 1_000)]
+    sweep_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -123,6 +129,7 @@ fn build_bot(
         .storage_arc(storage)
         .connector(transport.connector())
         .clock(clock)
+        .outbox_lease(Duration::from_millis(args.outbox_lease_ms))
         .build()
         .map_err(|e| e.to_string())
 }
@@ -169,6 +176,9 @@ async fn serve(args: Args) -> Result<(), String> {
     if args.tick_ms > 0 {
         let every = Duration::from_millis(args.tick_ms);
         tokio::spawn(tick_loop(bot.clone(), app.stats.clone(), every));
+    }
+    if args.sweep_ms > 0 {
+        bot.spawn_outbox_sweeper(Duration::from_millis(args.sweep_ms));
     }
     let router = admin::router(app).merge(transport.router(bot));
     let listener = tokio::net::TcpListener::bind(&args.addr)

@@ -6,10 +6,10 @@
 
 /// The key families that have a listing index: a key belongs to family `f` when it starts with
 /// `f`, which runs up to and including the key's first `/`. These are the prefixes botcore
-/// lists (the address book `address/`, scheduled jobs `job/`, fan-out journals `fanout/`);
+/// lists (the address book `address/`, scheduled jobs `job/`, fan-out journals `fanout/`, outboxes `outbox/`);
 /// only records in them pay for an index write, and only when they are created or deleted.
 /// Keys outside these families are listed by a `SCAN` of the namespace.
-pub const INDEXED_FAMILIES: &[&str] = &["address/", "job/", "fanout/"];
+pub const INDEXED_FAMILIES: &[&str] = &["address/", "job/", "fanout/", "outbox/"];
 
 /// The Redis keys of one namespace.
 #[derive(Debug)]

@@ -2,7 +2,10 @@
 //!
 //! | outcome | status |
 //! | --- | --- |
-//! | turn ran (including a dialog error the user was already told about) | `200` |
+//! | turn ran and its replies were delivered (including a dialog error the user was already told about) | `200` |
+//! | the activity was processed before (a redelivery) and nothing is pending | `200` |
+//! | a reply could not be delivered yet: it waits in the outbox and goes out on the retry | `503` |
+//! | a reply was refused by the channel for good (403, 404, ...) | `502` |
 //! | accepted, turn runs in the background ([`AckMode::Immediate`]) | `202` |
 //! | malformed JSON or not an activity | `400` |
 //! | missing or invalid token | `401` |
@@ -25,7 +28,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use botcore::{Bot, BotError, StorageError};
+use botcore::{Bot, BotError, StorageError, TurnOutcome};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -101,7 +104,7 @@ async fn messages(
             StatusCode::ACCEPTED.into_response()
         }
         AckMode::AfterTurn => match turn.await {
-            Ok(Ok(_)) => StatusCode::OK.into_response(),
+            Ok(Ok(outcome)) => turn_answer(&outcome),
             Ok(Err(e)) => turn_error(&e),
             Err(e) => {
                 tracing::error!(error = %e, "turn panicked");
@@ -127,6 +130,31 @@ fn auth_refusal(failure: AuthFailure) -> Response {
             refuse(StatusCode::FORBIDDEN, &reason)
         }
     }
+}
+
+/// What a turn that ran (or a redelivery) means for the channel: replies still waiting in the
+/// outbox ask for a retry (503, delivered on the retry), replies refused for good are a 502;
+/// both are logged with the typed error.
+fn turn_answer(outcome: &TurnOutcome) -> Response {
+    if outcome.pending > 0 {
+        tracing::warn!(
+            pending = outcome.pending,
+            "replies not delivered yet: answering 503 so the channel retries"
+        );
+        let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, "replies pending, retry");
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return r;
+    }
+    if let Some(e) = outcome
+        .deliveries
+        .iter()
+        .find_map(|d| d.as_ref().err().filter(|e| e.is_permanent()))
+    {
+        tracing::warn!(error = %e, "a reply was refused by the channel");
+        return refuse(StatusCode::BAD_GATEWAY, "reply refused by the channel");
+    }
+    StatusCode::OK.into_response()
 }
 
 /// What `bot.receive`'s error means for the channel.

@@ -137,17 +137,22 @@ async fn a_validated_inbound_service_url_is_trusted_for_replies() {
     assert!(fake.requests().is_empty());
 
     let token = sign(KEY1_PEM, "k1", &claims(&service_url));
+    let inbound = activity(&service_url, "msteams", "c9", "hi");
     let resp = reqwest::Client::new()
         .post(format!("http://{app}/api/messages"))
         .bearer_auth(token)
-        .json(&activity(&service_url, "msteams", "c9", "hi"))
+        .json(&inbound)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].path, "/v3/conversations/c9/activities/c9-m");
+    let reply_to = inbound["id"].as_str().unwrap();
+    assert_eq!(
+        reqs[0].path,
+        format!("/v3/conversations/c9/activities/{reply_to}")
+    );
     assert_eq!(reqs[0].body["text"], "echo: hi");
     assert_eq!(reqs[0].auth.as_deref(), Some("Bearer t1"));
 }

@@ -26,6 +26,9 @@ pub enum Fault {
     NotFound,
     /// The connection was refused.
     Unreachable,
+    /// The call never returns: with the turn's future dropped (a timeout), a process that
+    /// stopped in the middle of a delivery.
+    Hang,
 }
 
 impl Fault {
@@ -43,7 +46,9 @@ impl Fault {
                 status: 404,
                 code: Some("ConversationNotFound".into()),
             },
-            Self::Unreachable => DeliveryError::Unreachable("connection refused".into()),
+            Self::Unreachable | Self::Hang => {
+                DeliveryError::Unreachable("connection refused".into())
+            }
         }
     }
 }
@@ -151,6 +156,9 @@ impl MockChannel {
 impl Connector for MockChannel {
     async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError> {
         if let Some(fault) = self.take_fault(&message.address.user.id) {
+            if matches!(fault, Fault::Hang) {
+                std::future::pending::<()>().await;
+            }
             let e = fault.error();
             lock(&self.inner.failed).push((message.clone(), e.clone()));
             return Err(e);

@@ -38,7 +38,13 @@ impl TestBot {
     pub fn new(builder: BotBuilder) -> Self {
         let clock = ManualClock::new(START_MS);
         let storage = FaultyStorage::new(MemoryStorage::new().with_clock(clock.clone()));
-        Self::assemble(builder, MockChannel::new(), storage, clock)
+        Self::assemble(
+            builder,
+            MockChannel::new(),
+            storage,
+            clock,
+            Arc::new(AtomicU64::new(1)),
+        )
     }
 
     /// Builds a second bot that shares this one's channel, storage and clock: like a second
@@ -49,6 +55,8 @@ impl TestBot {
             self.channel.clone(),
             self.storage.clone(),
             self.clock.clone(),
+            // Activity ids stay unique across the bots of one store, as a channel's are.
+            self.next_message.clone(),
         )
     }
 
@@ -57,6 +65,7 @@ impl TestBot {
         channel: MockChannel,
         storage: FaultyStorage<MemoryStorage>,
         clock: ManualClock,
+        next_message: Arc<AtomicU64>,
     ) -> Self {
         let bot = builder
             .connector(channel.clone())
@@ -69,7 +78,7 @@ impl TestBot {
             channel,
             storage,
             clock,
-            next_message: Arc::new(AtomicU64::new(1)),
+            next_message,
         }
     }
 
@@ -224,12 +233,16 @@ impl TestUser {
         self.send(Message::to(&self.address).text(text)).await
     }
 
-    /// Sends a prepared message (its address is filled in if empty).
+    /// Sends a prepared message (its address is filled in if empty). It gets a new activity
+    /// id unless it has one: sending a message with the same id again is a channel's
+    /// redelivery.
     pub async fn send(&self, mut message: Message) -> Replies {
         if message.address.channel_id.is_empty() {
             message.address = self.address.clone();
         }
-        message.address.id = Some(self.bot.next_message_id());
+        if message.address.id.is_none() {
+            message.address.id = Some(self.bot.next_message_id());
+        }
         let conv = message
             .address
             .conversation_id()

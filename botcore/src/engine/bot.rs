@@ -69,8 +69,7 @@ impl Bot {
                     }
                     return Ok(TurnOutcome {
                         deliveries,
-                        attempts: 0,
-                        ran_turn: false,
+                        ..TurnOutcome::default()
                     });
                 }
                 EventAction::RunTurn => {

@@ -8,7 +8,8 @@ use crate::contracts::middleware::Middleware;
 use crate::contracts::storage::Storage;
 use crate::engine::bot::Bot;
 use crate::engine::config::{
-    Config, DialogVersion, ErrorHook, EventAction, EventHook, MembersHooks, UnknownDialogPolicy,
+    Config, DialogVersion, ErrorHook, EventAction, EventHook, MembersHooks, ProactiveRefusal,
+    UnknownDialogPolicy,
 };
 use crate::engine::events::MembersChanged;
 use crate::engine::locks::ConversationLocks;
@@ -35,7 +36,7 @@ pub struct BotBuilder {
     on_error: Option<Arc<ErrorHook>>,
     on_event: Option<Arc<EventHook>>,
     members: MembersHooks,
-    config: Config,
+    pub(crate) config: Config,
     app_data: AppData,
 }
 
@@ -72,6 +73,9 @@ impl Default for BotBuilder {
                 error_message: "BotBuilder:default_error".into(),
                 proactive_wait: std::time::Duration::from_secs(30),
                 show_typing: None,
+                dedupe_window: crate::engine::config::DEDUPE_WINDOW,
+                outbox_lease: crate::engine::config::OUTBOX_LEASE,
+                proactive_refusal: ProactiveRefusal::default(),
             },
         }
     }
@@ -385,6 +389,8 @@ impl BotBuilder {
                 members: self.members,
                 config: self.config,
                 locks: ConversationLocks::default(),
+                instance: crate::engine::runtime::instance_id(),
+                unmarked: Default::default(),
             }),
         })
     }

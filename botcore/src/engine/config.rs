@@ -42,6 +42,27 @@ pub struct DialogVersion {
     pub reset_command: Option<String>,
 }
 
+/// What happens to a proactive dialog whose first message the channel refuses for good (the
+/// user blocked the bot, the bot was removed from the conversation, ...).
+///
+/// ```
+/// use botcore::{Bot, ProactiveRefusal};
+/// let builder = Bot::builder().proactive_refusal(ProactiveRefusal::Keep);
+/// # let _ = builder;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProactiveRefusal {
+    /// Take the turn back: the conversation's state is put back as it was before the dialog
+    /// began (unless the conversation had another turn meanwhile), and the caller gets the
+    /// delivery error.
+    #[default]
+    TakeBack,
+    /// Keep the dialog on the stack (the user answers it if the channel delivers later); the
+    /// caller still gets the delivery error.
+    Keep,
+}
+
 /// What an event handler wants done with a non-message activity.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
@@ -101,4 +122,14 @@ pub(crate) struct Config {
     pub(crate) proactive_wait: std::time::Duration,
     /// Typing while a user's turn runs longer than this (`None`: off).
     pub(crate) show_typing: Option<std::time::Duration>,
+    /// How many processed activity ids a conversation remembers per user (0: no dedupe).
+    pub(crate) dedupe_window: usize,
+    /// How long a process owns the outbox records it delivers.
+    pub(crate) outbox_lease: std::time::Duration,
+    pub(crate) proactive_refusal: ProactiveRefusal,
 }
+
+/// How many processed activity ids a conversation remembers per user, by default.
+pub(crate) const DEDUPE_WINDOW: usize = 16;
+/// How long a process owns the outbox records it delivers, by default.
+pub(crate) const OUTBOX_LEASE: std::time::Duration = std::time::Duration::from_secs(10);

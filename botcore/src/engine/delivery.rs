@@ -7,6 +7,7 @@ use crate::contracts::connector::{DeliveryError, Receipt};
 use crate::contracts::message::Message;
 use crate::engine::locks::{self, Claim};
 use crate::engine::runtime::Runtime;
+use crate::model::outbox::retry_later;
 use crate::model::state::StateKeys;
 use std::sync::Arc;
 
@@ -102,7 +103,14 @@ pub(crate) async fn deliver(
     out: Vec<Message>,
 ) -> Vec<Result<Receipt, DeliveryError>> {
     let mut results = Vec::with_capacity(out.len());
+    // After a failure that keeps a message for a later try, the ones behind it wait too, so
+    // they cannot overtake it.
+    let mut stopped = false;
     for mut m in out {
+        if stopped {
+            results.push(Err(DeliveryError::Skipped));
+            continue;
+        }
         let mut dropped = false;
         for mw in &inner.middleware {
             if let Err(e) = mw.send(&mut m).await {
@@ -116,6 +124,7 @@ pub(crate) async fn deliver(
         if !dropped {
             results.push(inner.connector.send(&m).await);
         }
+        stopped = matches!(results.last(), Some(Err(e)) if retry_later(e));
     }
     results
 }

@@ -4,13 +4,17 @@
 
 pub(crate) mod bot;
 pub(crate) mod builder;
+pub(crate) mod commit;
 pub(crate) mod config;
 pub(crate) mod delivery;
 pub(crate) mod deploy;
 pub(crate) mod driver;
 pub(crate) mod events;
+pub(crate) mod exactly_once;
 pub(crate) mod locks;
 pub(crate) mod migrate;
+pub(crate) mod outbox;
 pub(crate) mod runtime;
 pub(crate) mod turn;
 pub(crate) mod typing;
+pub(crate) mod unmarked;

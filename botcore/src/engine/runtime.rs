@@ -24,6 +24,10 @@ pub(crate) struct Runtime {
     pub(crate) members: MembersHooks,
     pub(crate) config: Config,
     pub(crate) locks: ConversationLocks,
+    /// This process's name in the outbox leases it takes (random per bot).
+    pub(crate) instance: Arc<str>,
+    /// Outboxes delivered but not marked yet.
+    pub(crate) unmarked: crate::engine::unmarked::Unmarked,
 }
 
 impl Runtime {
@@ -36,4 +40,9 @@ impl Runtime {
     pub(crate) fn localizer(&self) -> &Localizer {
         &self.env.localizer
     }
+}
+
+/// A random name for a bot's outbox leases.
+pub(crate) fn instance_id() -> Arc<str> {
+    format!("{:016x}", rand::random::<u64>()).into()
 }

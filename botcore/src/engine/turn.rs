@@ -10,29 +10,44 @@ use crate::contracts::address::Address;
 use crate::contracts::connector::{DeliveryError, Receipt};
 use crate::contracts::error::BotError;
 use crate::contracts::message::{Message, MessageKind};
-use crate::contracts::storage::{Precondition, StorageError, Stored, WriteOp};
+use crate::contracts::storage::{Precondition, StorageError, Version, WriteOp};
+use crate::engine::commit::{self, Loaded};
 use crate::engine::locks::{self, Claim};
+use crate::engine::outbox::{self, TakeBack};
 use crate::engine::runtime::Runtime;
-use crate::engine::{delivery, driver, migrate, typing};
-use crate::model::address_record;
-use crate::model::effects::{Effects, StackOp};
+use crate::engine::{driver, migrate, typing};
+use crate::model::effects::StackOp;
 use crate::model::held::{self, HeldDialog, HoldReport};
+use crate::model::inbound::FirstRun;
 use crate::model::job::JobAction;
+use crate::model::outbox::Pending;
 use crate::model::proactive_mode::ProactiveMode;
 use crate::model::session::Session;
-use crate::model::state::{Bag, SESSION_STATE, SessionState, StateKeys};
+use crate::model::state::StateKeys;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a turn did.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct TurnOutcome {
     /// Per outgoing message, in order: the receipt or why it was not delivered.
     pub deliveries: Vec<Result<Receipt, DeliveryError>>,
     /// How many times the turn ran (more than 1 after compare-and-set conflicts).
     pub attempts: usize,
-    /// Whether a dialog turn ran (false for ignored events and messages dropped by middleware).
+    /// Whether a dialog turn ran (false for ignored events, messages dropped by middleware
+    /// and redeliveries).
     pub ran_turn: bool,
+    /// The activity had been processed before (a channel sent it again): no dialog ran, and
+    /// [`deliveries`](Self::deliveries) are the conversation's messages that were still
+    /// pending, delivered now. The first run's answer stands.
+    pub redelivery: bool,
+    /// Messages kept in the conversation's outbox for a later try, because the channel could
+    /// not take them yet (unreachable, throttled, an unknown outcome): delivered by the next
+    /// turn, a redelivery of the activity or [`Bot::sweep_outbox`](crate::Bot::sweep_outbox).
+    /// A channel adapter answers the activity so the channel retries it.
+    pub pending: usize,
 }
 
 /// A custom proactive flow run as a turn.
@@ -93,7 +108,7 @@ pub(crate) async fn run(
 
 /// One turn (the caller holds the conversation's lock): the compare-and-set loop — with
 /// typing activities while it runs long, for a user's message when the bot shows typing —,
-/// then the delivery of what the saved attempt sent.
+/// then the delivery of the outbox the saved attempt wrote.
 async fn transact(
     inner: &Arc<Runtime>,
     message: &Arc<Message>,
@@ -114,11 +129,30 @@ async fn transact(
     }?;
     // Delivered while the conversation's lock is held: the next turn's messages cannot
     // overtake these.
-    let deliveries = delivery::deliver_as_one(inner, claim, &message.address, saved.outbox).await;
+    let (sent, taken_back) = outbox::deliver_or_take_back(
+        inner,
+        claim,
+        &message.address,
+        &keys.outbox,
+        saved.outbox,
+        saved.outbox_version,
+        saved.tries,
+        saved.take_back,
+    )
+    .await;
+    let mut deliveries = sent.results;
+    // Messages carried from earlier turns come first; the outcome reports this turn's own.
+    let own = deliveries.split_off(saved.carried.min(deliveries.len()));
+    let deliveries = if saved.redelivery { deliveries } else { own };
+    if taken_back && let Some(Err(e)) = deliveries.first() {
+        return Err(BotError::Delivery(e.clone()));
+    }
     let outcome = TurnOutcome {
         deliveries,
         attempts: saved.attempts,
-        ran_turn: true,
+        ran_turn: !saved.redelivery,
+        redelivery: saved.redelivery,
+        pending: sent.pending,
     };
     match saved.failure {
         Some(e) => Err(e),
@@ -129,14 +163,26 @@ async fn transact(
     }
 }
 
-/// A turn's saved attempt: what to deliver, and how the turn ended.
+/// A turn's saved attempt: the outbox to deliver, and how the turn ended.
+#[derive(Default)]
 struct Saved {
+    /// The outbox as saved: messages carried from earlier turns, then this turn's.
     outbox: Vec<Message>,
+    outbox_version: Option<Version>,
+    tries: u32,
+    /// How many of `outbox` were carried from earlier turns.
+    carried: usize,
     attempts: usize,
     /// The error a user's turn was reset after (its reset was saved).
     failure: Option<BotError>,
     report: HoldReport,
+    /// The activity had been processed already: nothing ran, `outbox` is what was pending.
+    redelivery: bool,
+    take_back: Option<TakeBack>,
 }
+
+/// How long a turn waits between looks at an outbox another process is delivering.
+const LEASE_POLL: Duration = Duration::from_millis(20);
 
 /// The compare-and-set loop of one turn, up to the saved write.
 async fn attempt(
@@ -146,7 +192,14 @@ async fn attempt(
     entry: Entry,
 ) -> Result<Saved, BotError> {
     let user_turn = matches!(entry, Entry::User);
+    let takes_back = matches!(entry, Entry::Proactive { .. });
+    let activity_id = message
+        .address
+        .id
+        .as_deref()
+        .filter(|id| user_turn && !id.is_empty() && inner.config.dedupe_window > 0);
     let max = inner.config.max_turn_attempts;
+    let waiting_since = tokio::time::Instant::now();
     // A user turn that fails is reset as v3 does; saving the reset gets its own attempts.
     let mut failure: Option<BotError> = None;
     let mut attempts = 0;
@@ -162,14 +215,39 @@ async fn attempt(
             });
         }
         let lenient = failure.is_some();
-        let mut session = match load(inner, message, keys, user_turn, lenient).await {
-            Ok(s) => s,
+        let loaded = match commit::load(inner, message, keys, user_turn, lenient, takes_back).await
+        {
+            Ok(l) => l,
             Err(e @ BotError::CorruptState(_)) if user_turn && !lenient => {
                 failure = Some(report_failure(inner, message, e));
                 continue;
             }
             Err(e) => return Err(e),
         };
+        let Loaded {
+            mut session,
+            mut inbound,
+            mut pending,
+            before,
+        } = loaded;
+        inner.unmarked.correct(&keys.outbox, &mut pending);
+        // Another process is delivering this conversation's outbox: its messages go first.
+        if pending.leased_by_other(&inner.instance, inner.clock().now_ms())
+            && waiting_since.elapsed() < inner.config.outbox_lease
+        {
+            match failure {
+                None => attempts -= 1,
+                Some(_) => reset_attempts -= 1,
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+            continue;
+        }
+        if !lenient && let Some(first) = activity_id.and_then(|id| inbound.find(id)) {
+            match replay(inner, keys, pending, first, attempts).await? {
+                Some(saved) => return Ok(saved),
+                None => continue,
+            }
+        }
         let report = if lenient {
             reset_after_error(inner, &mut session);
             HoldReport::default()
@@ -184,14 +262,50 @@ async fn attempt(
                 Err(e) => return Err(e),
             }
         };
-        let ops = commit_ops(&mut session, keys);
+        if let Some(id) = activity_id {
+            inbound.record(id, &first_run(failure.as_ref()), inner.config.dedupe_window);
+        }
+        let carried = pending.messages.len();
+        let mut out = pending.messages.clone();
+        out.append(&mut session.effects.outbox);
+        let outbox_op = if !out.is_empty() {
+            Some(outbox::save_op(inner, &keys.outbox, &out, &pending))
+        } else {
+            pending
+                .version
+                .map(|v| WriteOp::delete(&keys.outbox, Precondition::IfMatch(v)))
+        };
+        let ops = commit::commit_ops(&mut session, keys, inbound, outbox_op);
+        let written: Vec<String> = match takes_back {
+            true => ops.iter().map(|op| op.key.clone()).collect(),
+            false => Vec::new(),
+        };
         match inner.storage.write_many(ops).await {
-            Ok(_) => {
+            Ok(versions) => {
+                let version_of = |key: &str| {
+                    let i = written.iter().position(|k| k == key)?;
+                    versions.get(i).copied().flatten()
+                };
+                let take_back = before.map(|records| TakeBack {
+                    records: records
+                        .into_iter()
+                        .filter_map(|(k, s)| version_of(&k).map(|v| (k, s, v)))
+                        .collect(),
+                });
+                let outbox_version = match out.is_empty() {
+                    true => None,
+                    false => versions.last().copied().flatten(),
+                };
                 return Ok(Saved {
-                    outbox: std::mem::take(&mut session.effects.outbox),
+                    outbox: out,
+                    outbox_version,
+                    tries: pending.tries,
+                    carried,
                     attempts: attempts + reset_attempts,
                     failure,
                     report,
+                    redelivery: false,
+                    take_back,
                 });
             }
             Err(StorageError::Conflict { .. }) => continue,
@@ -201,6 +315,53 @@ async fn attempt(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// How the first run of an activity is remembered: the answer a redelivery repeats.
+fn first_run(failure: Option<&BotError>) -> FirstRun {
+    match failure {
+        Some(BotError::Storage(StorageError::TooLarge { size, limit, .. })) => FirstRun::TooLarge {
+            size: *size,
+            limit: *limit,
+        },
+        _ => FirstRun::Handled,
+    }
+}
+
+/// A redelivered activity: nothing runs; what is still pending in the outbox is leased for
+/// delivery. `None` when the outbox changed meanwhile (the loop reads again).
+async fn replay(
+    inner: &Arc<Runtime>,
+    keys: &StateKeys,
+    pending: Pending,
+    first: FirstRun,
+    attempts: usize,
+) -> Result<Option<Saved>, BotError> {
+    let failure = match first {
+        FirstRun::Handled => None,
+        FirstRun::TooLarge { size, limit } => Some(BotError::Storage(StorageError::TooLarge {
+            key: keys.private.clone(),
+            size,
+            limit,
+        })),
+    };
+    tracing::debug!(conversation = %keys.conversation, "activity processed before; not run again");
+    let mut saved = Saved {
+        attempts,
+        failure,
+        redelivery: true,
+        ..Saved::default()
+    };
+    if pending.messages.is_empty() {
+        return Ok(Some(saved));
+    }
+    let Some(version) = outbox::lease(inner, &keys.outbox, &pending).await? else {
+        return Ok(None);
+    };
+    saved.outbox_version = Some(version);
+    saved.tries = pending.tries;
+    saved.outbox = pending.messages;
+    Ok(Some(saved))
 }
 
 fn report_failure(inner: &Runtime, message: &Message, e: BotError) -> BotError {
@@ -224,135 +385,6 @@ fn reset_after_error(rt: &Runtime, session: &mut Session) {
     session.stack.clear();
     session.conversation.clear();
     held::clear_private_keeping_held(session);
-}
-
-async fn load(
-    inner: &Arc<Runtime>,
-    message: &Arc<Message>,
-    keys: &StateKeys,
-    user_turn: bool,
-    lenient: bool,
-) -> Result<Session, BotError> {
-    let record_address = user_turn && message.is_message();
-    let mut wanted = vec![
-        keys.user.as_str(),
-        keys.conversation.as_str(),
-        keys.private.as_str(),
-    ];
-    if record_address {
-        wanted.push(keys.address_mark.as_str());
-    }
-    let mut read = inner.storage.read_many(&wanted).await?.into_iter();
-    let mut next = || read.next().flatten();
-    // Lenient loading (saving the reset after an error) replaces unreadable records with
-    // empty ones at the version read, so the reset can overwrite them.
-    let bag = |key: &str, stored: Option<Stored>| match Bag::load(key, stored.clone()) {
-        Err(_) if lenient => Ok(Bag {
-            version: stored.map(|s| s.version),
-            ..Bag::default()
-        }),
-        other => other,
-    };
-    let user = bag(&keys.user, next())?;
-    let conversation = bag(&keys.conversation, next())?;
-    let mut private = bag(&keys.private, next())?;
-    let state = match private.data.remove(SESSION_STATE) {
-        Some(v) => match SessionState::from_value(v) {
-            Ok(s) => s,
-            Err(_) if lenient => SessionState::default(),
-            Err(e) => return Err(BotError::CorruptState(format!("{}: {e}", keys.private))),
-        },
-        None => SessionState::default(),
-    };
-    let address_update = if record_address {
-        address_record::update_for(next().as_ref(), &message.address, message.locale.as_deref())
-    } else {
-        None
-    };
-    let session = Session {
-        env: inner.env.clone(),
-        message: message.clone(),
-        user,
-        conversation,
-        private,
-        stack: state.callstack,
-        last_access: state.last_access,
-        state_version: state.version,
-        effects: Effects {
-            address_update,
-            ..Effects::default()
-        },
-        proactive: !user_turn,
-    };
-    Ok(session)
-}
-
-pub(crate) async fn load_for_inspection(
-    inner: &Arc<Runtime>,
-    message: Arc<Message>,
-    keys: &StateKeys,
-) -> Result<Session, BotError> {
-    load(inner, &message, keys, false, false).await
-}
-
-fn precondition(bag: &Bag) -> Precondition {
-    match bag.version {
-        Some(v) => Precondition::IfMatch(v),
-        None => Precondition::IfAbsent,
-    }
-}
-
-fn commit_ops(session: &mut Session, keys: &StateKeys) -> Vec<WriteOp> {
-    let mut ops = Vec::with_capacity(4);
-    if session.user.dirty {
-        ops.push(WriteOp::put(
-            &keys.user,
-            Value::Object(std::mem::take(&mut session.user.data)),
-            precondition(&session.user),
-        ));
-    }
-    if session.conversation.dirty {
-        ops.push(WriteOp::put(
-            &keys.conversation,
-            Value::Object(std::mem::take(&mut session.conversation.data)),
-            precondition(&session.conversation),
-        ));
-    }
-    // The private record carries the stack and lastAccess: written every turn (a turn that
-    // sends nothing still saves).
-    let state = SessionState {
-        callstack: std::mem::take(&mut session.stack),
-        // Only the user's own messages count as activity (idle checks read this).
-        last_access: if session.proactive {
-            session.last_access
-        } else {
-            session.env.clock.now_ms()
-        },
-        version: session.state_version,
-    };
-    let mut private = std::mem::take(&mut session.private.data);
-    private.insert(SESSION_STATE.into(), state.into_value());
-    ops.push(WriteOp::put(
-        &keys.private,
-        Value::Object(private),
-        precondition(&session.private),
-    ));
-    if let Some(update) = session.effects.address_update.take() {
-        // The full record is written last-writer-wins; the mark's compare-and-set orders
-        // concurrent updates.
-        ops.push(WriteOp::put(
-            &keys.address,
-            update.record,
-            Precondition::Any,
-        ));
-        ops.push(WriteOp::put(
-            &keys.address_mark,
-            update.mark,
-            update.mark_precondition,
-        ));
-    }
-    ops.append(&mut session.effects.scheduled);
-    ops
 }
 
 async fn execute(
@@ -389,12 +421,6 @@ async fn execute(
         driver::drive(rt, session).await?;
     }
     Ok(report)
-}
-
-/// The stored record of `keys.private`, decoded: for `last_access` and inspection.
-pub(crate) fn session_state(stored: Option<&Stored>) -> Option<SessionState> {
-    let v = stored?.value.get(SESSION_STATE)?;
-    SessionState::from_value(v.clone()).ok()
 }
 
 /// A proactive turn's synthetic message: empty, carrying the address.

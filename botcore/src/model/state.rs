@@ -60,6 +60,8 @@ pub(crate) struct StateKeys {
     /// The small record holding a fingerprint of the address last recorded for the user, read
     /// on every turn instead of the whole address-book record.
     pub address_mark: String,
+    /// The conversation's outbox record (messages not known to be delivered yet).
+    pub outbox: String,
 }
 
 impl StateKeys {
@@ -85,6 +87,7 @@ impl StateKeys {
             private: join(&["private/", &ch, "/", &conv, "/", &user]),
             address: join(&[ADDRESS_PREFIX, &ch, "/", &user]),
             address_mark: join(&[ADDRESS_MARK_PREFIX, &ch, "/", &user]),
+            outbox: join(&[crate::model::outbox::OUTBOX_PREFIX, &ch, "/", &conv]),
         })
     }
 }

@@ -8,6 +8,7 @@ use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
 use crate::contracts::storage::StorageExt;
 use crate::engine::bot::Bot;
+use crate::engine::commit;
 use crate::engine::turn::{self, Entry};
 use crate::model::proactive_mode::{DeadlineAction, ProactiveMode};
 use crate::model::session::Session;
@@ -262,7 +263,7 @@ impl Bot {
 
     pub(crate) async fn load_session(&self, address: &Address) -> Result<Session, BotError> {
         let keys = StateKeys::for_address(address)?;
-        turn::load_for_inspection(
+        commit::load_for_inspection(
             &self.inner,
             Arc::new(turn::proactive_message(address)),
             &keys,
@@ -273,6 +274,6 @@ impl Bot {
     pub(crate) async fn last_access(&self, address: &Address) -> Result<Option<u64>, BotError> {
         let keys = StateKeys::for_address(address)?;
         let stored = self.inner.storage.read(&keys.private).await?;
-        Ok(turn::session_state(stored.as_ref()).map(|s| s.last_access))
+        Ok(commit::session_state(stored.as_ref()).map(|s| s.last_access))
     }
 }

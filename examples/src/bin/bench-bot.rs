@@ -160,6 +160,8 @@ async fn serve(args: Args) -> Result<(), String> {
         .connector(transport.connector())
         .build()
         .map_err(|e| e.to_string())?;
+    // What a stopped process left undelivered goes out from here.
+    bot.spawn_outbox_sweeper(std::time::Duration::from_secs(15));
     let app = Router::new()
         .route("/api/notify", post(notify))
         .route("/api/addresses", get(addresses))

@@ -84,6 +84,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .connector(ByChannel::new(transport.connector()).route(console::CHANNEL_ID, terminal))
         .storage_arc(storage)
         .build()?;
+    // What a stopped process left undelivered goes out from here.
+    bot.spawn_outbox_sweeper(std::time::Duration::from_secs(15));
     let hooks = webhooks::router(bot.clone(), settings);
     let app = transport.router(bot.clone()).merge(hooks);
     match tokio::net::TcpListener::bind(&addr).await {

@@ -154,6 +154,7 @@ async fn serve(args: Args) -> Result<(), String> {
     };
     let every = Duration::from_millis(args.tick_ms.max(1));
     tokio::spawn(tick_loop(bot.clone(), app.stats.clone(), every));
+    bot.spawn_outbox_sweeper(Duration::from_secs(1));
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/clock", post(move_clock))

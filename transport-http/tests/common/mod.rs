@@ -145,9 +145,12 @@ pub fn test_bot(connector: impl Connector, storage: impl botcore::Storage) -> (B
 
 /// A message activity as a channel sends it.
 pub fn activity(service_url: &str, channel: &str, conversation: &str, text: &str) -> Value {
+    // Every activity a channel sends has its own id (a repeated id is a redelivery).
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json!({
         "type": "message",
-        "id": format!("{conversation}-m"),
+        "id": format!("{conversation}-m{n}"),
         "timestamp": "2024-05-01T10:00:00.000Z",
         "serviceUrl": service_url,
         "channelId": channel,
