@@ -12,6 +12,12 @@
 //! flight, whose reply the channel may have accepted just before the kill, before the
 //! delivery was recorded).
 //!
+//! The third test's channel gives up instead: it posts each message once and moves on, so
+//! what a kill left undelivered must go out with the conversation's next turn (ahead of its
+//! reply) or with a process's periodic outbox sweep. Then the stored state lists, in order,
+//! the messages that were processed — every message answered `2xx` among them — and exactly
+//! those have replies, with the same checks.
+//!
 //! `SCALE_TURNS` sets the number of messages (default 1,000), `SCALE_SEED` repeats a run.
 
 mod support;
@@ -39,29 +45,45 @@ const MESSAGE_DEADLINE: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_process_killed_and_restarted_runs_every_turn_once_on_redis() {
-    kill_loop(1).await;
+    kill_loop(1, Resend::UntilAnswered).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_killed_and_restarted_run_every_turn_once_on_redis() {
-    kill_loop(2).await;
+    kill_loop(2, Resend::UntilAnswered).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replies_a_kill_left_go_out_with_the_next_turn_or_the_sweep_when_nothing_is_resent() {
+    kill_loop(2, Resend::Never).await;
+}
+
+/// What the channel does with a message that got no `2xx` answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resend {
+    /// Sends it again until it gets one.
+    UntilAnswered,
+    /// Nothing: it goes on with the conversation's next message.
+    Never,
 }
 
 /// What one conversation's sender saw.
 #[derive(Default)]
 struct Sent {
     texts: Vec<String>,
+    /// The messages answered `2xx`.
+    answered: Vec<String>,
     /// Posts that got no answer (the process was down or died).
     unanswered: usize,
     /// Posts answered `503`.
     refused: usize,
 }
 
-async fn kill_loop(processes: usize) {
+async fn kill_loop(processes: usize, resend: Resend) {
     let started = Instant::now();
     let turns = env_usize("SCALE_TURNS", TURNS);
     let per_conversation = turns.div_ceil(CONVERSATIONS);
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::from_env(processes as u64 * 2 + u64::from(resend == Resend::Never));
     let store = Store::redis();
     let channel = FakeChannel::start().await;
     channel.set_delay(ROUND_TRIP);
@@ -98,12 +120,18 @@ async fn kill_loop(processes: usize) {
                             urls[(k + attempt) % urls.len()].clone()
                         };
                         match support::try_post(&http, &url, &a).await {
-                            Ok((status, _)) if (200..300).contains(&status) => break,
+                            Ok((status, _)) if (200..300).contains(&status) => {
+                                sent.answered.push(id.clone());
+                                break;
+                            }
                             Ok((status, body)) => {
                                 assert_eq!(status, 503, "{id}: {body}");
                                 sent.refused += 1;
                             }
                             Err(_) => sent.unanswered += 1,
+                        }
+                        if resend == Resend::Never {
+                            break;
                         }
                         assert!(Instant::now() < deadline, "{id} never answered 2xx");
                         tokio::time::sleep(RESEND_PAUSE).await;
@@ -148,11 +176,26 @@ async fn kill_loop(processes: usize) {
     let kills = kill_marks.len();
     assert!(kills > 0, "no process was killed");
 
-    // Every message was answered 2xx, so its replies were delivered; a late delivery of a
+    // What each conversation stored; every message there must get its reply — at once if
+    // it was answered 2xx, else from a later turn or a sweep — and a late delivery of a
     // reply left behind by a kill would come in meanwhile.
+    let reader = inspector(store.storage().await);
+    let mut stored = Vec::new();
+    for c in 0..CONVERSATIONS {
+        let at = address(channel.url(), &format!("u{c}"), &format!("conv{c}"));
+        stored.push(counters(&reader, &at).await);
+    }
+    let processed: Vec<&String> = stored.iter().flat_map(|(s, _)| &s.ids).collect();
+    support::wait_until(MESSAGE_DEADLINE, "a reply to every stored message", || {
+        let replies = support::accepted_replies(&channel);
+        let missing = processed.iter().any(|id| !replies.contains_key(*id));
+        async move { (!missing).then_some(()) }
+    })
+    .await;
     channel
-        .wait_for(total, Duration::from_millis(500), MESSAGE_DEADLINE)
+        .wait_for(0, Duration::from_millis(500), MESSAGE_DEADLINE)
         .await;
+
     let accepted = channel.accepted();
     // The accepted replies by the message they answer: arrival number, parsed, text.
     let mut replies: HashMap<String, Vec<(usize, Reply, String)>> = HashMap::new();
@@ -161,12 +204,41 @@ async fn kill_loop(processes: usize) {
         let copies = replies.entry(r.text.clone()).or_default();
         copies.push((a.seq, r, a.text.clone()));
     }
-    let reader = inspector(store.storage().await);
     let mut tally = Tally::default();
-    for (c, s) in sent.iter().enumerate() {
+    for (c, (s, (stored, user))) in sent.iter().zip(&stored).enumerate() {
+        let n = stored.ids.len() as u64;
+        let consistent = (stored.count, user.count) == (n, n);
+        let expected = match resend {
+            Resend::UntilAnswered => stored.ids == s.texts,
+            // In order, each at most once, every message answered 2xx among them.
+            Resend::Never => {
+                let mut rest = s.texts.iter();
+                stored.ids.iter().all(|id| rest.any(|t| t == id))
+                    && s.answered.iter().all(|id| stored.ids.contains(id))
+            }
+        };
+        if !consistent || !expected {
+            tally.stored_wrong.push(format!(
+                "conv{c}: sent {:?}, answered {:?}, stored count {} (user {}), ids {:?}",
+                s.texts, s.answered, stored.count, user.count, stored.ids
+            ));
+        }
+        tally.lost += s.texts.len().saturating_sub(stored.ids.len());
+        tally.unacknowledged += stored
+            .ids
+            .iter()
+            .filter(|id| !s.answered.contains(id))
+            .count();
         // Kills that explained a duplicate of this conversation (one each at most).
         let mut used = vec![false; kills];
-        for (k, id) in s.texts.iter().enumerate() {
+        for id in s.texts.iter().filter(|id| !stored.ids.contains(id)) {
+            if replies.contains_key(id) {
+                tally
+                    .ran_again
+                    .push(format!("{id}: a reply, but not stored"));
+            }
+        }
+        for (k, id) in stored.ids.iter().enumerate() {
             let copies = replies.get(id).map_or(&[][..], Vec::as_slice);
             let Some((_, first, text)) = copies.first() else {
                 tally.no_reply.push(id.clone());
@@ -195,15 +267,6 @@ async fn kill_loop(processes: usize) {
             }
             tally.duplicates += copies.len() - texts.len();
         }
-        let at = address(channel.url(), &format!("u{c}"), &format!("conv{c}"));
-        let (stored, user) = counters(&reader, &at).await;
-        let n = s.texts.len() as u64;
-        if stored.ids != s.texts || (stored.count, user.count) != (n, n) {
-            tally.stored_wrong.push(format!(
-                "conv{c}: sent {n}, stored count {} (user {}), ids {:?}",
-                stored.count, user.count, stored.ids
-            ));
-        }
         // The conversation's replies first came in the order of its messages.
         let mut firsts: Vec<&str> = Vec::new();
         for a in accepted
@@ -215,7 +278,7 @@ async fn kill_loop(processes: usize) {
                 firsts.push(text);
             }
         }
-        if firsts != s.texts {
+        if firsts != stored.ids {
             tally.out_of_order.push(format!("conv{c}: {firsts:?}"));
         }
     }
@@ -223,13 +286,16 @@ async fn kill_loop(processes: usize) {
     let unanswered: usize = sent.iter().map(|s| s.unanswered).sum();
     let refused: usize = sent.iter().map(|s| s.refused).sum();
     eprintln!(
-        "kill loop, {processes} process(es) on redis: {total} turns over {CONVERSATIONS} \
-         conversations, {kills} kills; {unanswered} posts unanswered and {refused} answered \
-         503, all sent again; {} replies accepted, {} delivered again ({} not after a kill \
-         in the crash window); {} messages \
+        "kill loop, {processes} process(es) on redis, channel resends {resend:?}: {total} \
+         turns over {CONVERSATIONS} conversations, {kills} kills; {unanswered} posts \
+         unanswered and {refused} answered 503; {} messages never processed, {} processed \
+         but never answered 2xx (replied before the kill, by a later turn or by a sweep); {} replies \
+         accepted, {} delivered again ({} not after a kill in the crash window); {} messages \
          without a reply, {} whose turn ran again, {} whose reply saw another count than its \
          place, {} conversations stored wrong, {} with replies out of order; fed in \
          {fed:?}, test took {:?}",
+        tally.lost,
+        tally.unacknowledged,
         accepted.len(),
         tally.duplicates,
         tally.unexplained.len(),
@@ -240,21 +306,7 @@ async fn kill_loop(processes: usize) {
         tally.out_of_order.len(),
         started.elapsed()
     );
-    assert!(tally.no_reply.is_empty(), "no reply: {:?}", tally.no_reply);
-    assert!(
-        tally.ran_again.is_empty(),
-        "ran again: {:#?}",
-        tally.ran_again
-    );
-    assert!(tally.miscounted.is_empty(), "{:#?}", tally.miscounted);
-    assert!(tally.stored_wrong.is_empty(), "{:#?}", tally.stored_wrong);
-    assert!(tally.out_of_order.is_empty(), "{:#?}", tally.out_of_order);
-    assert!(
-        tally.unexplained.is_empty(),
-        "replies delivered again without a kill in between (or more than once per kill and \
-         conversation): {:#?}",
-        tally.unexplained
-    );
+    tally.assert_clean();
 }
 
 /// What the checks found wrong, and the replies delivered more than once.
@@ -271,4 +323,28 @@ struct Tally {
     duplicates: usize,
     /// Copies of a reply that no kill explains.
     unexplained: Vec<String>,
+    /// Messages never processed (the channel gave up on them).
+    lost: usize,
+    /// Messages processed but never answered `2xx`.
+    unacknowledged: usize,
+}
+
+impl Tally {
+    fn assert_clean(&self) {
+        assert!(self.no_reply.is_empty(), "no reply: {:?}", self.no_reply);
+        assert!(
+            self.ran_again.is_empty(),
+            "ran again: {:#?}",
+            self.ran_again
+        );
+        assert!(self.miscounted.is_empty(), "{:#?}", self.miscounted);
+        assert!(self.stored_wrong.is_empty(), "{:#?}", self.stored_wrong);
+        assert!(self.out_of_order.is_empty(), "{:#?}", self.out_of_order);
+        assert!(
+            self.unexplained.is_empty(),
+            "replies delivered again without a kill in between (or more than once per kill \
+             and conversation): {:#?}",
+            self.unexplained
+        );
+    }
 }

@@ -351,17 +351,18 @@ pub fn accepted_replies(channel: &channel::FakeChannel) -> HashMap<String, Vec<(
 
 /// A small deterministic random number generator (xorshift64*), seeded from `SCALE_SEED`
 /// when set, else from the clock; the seed is printed so that a failing run can be repeated.
+/// `stream` tells apart the tests of one binary that start at the same moment.
 #[derive(Debug)]
 pub struct Rng(u64);
 
 impl Rng {
-    pub fn from_env() -> Self {
+    pub fn from_env(stream: u64) -> Self {
         let seed = std::env::var("SCALE_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| now_ms() ^ u64::from(std::process::id()));
-        eprintln!("random seed {seed} (SCALE_SEED={seed} repeats this run)");
-        Self(seed.max(1))
+        eprintln!("random seed {seed}, stream {stream} (SCALE_SEED={seed} repeats this run)");
+        Self((seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15)).max(1))
     }
 
     /// A number in `range`.
