@@ -343,3 +343,39 @@ async fn assert_ran_once_then_next(
     assert_eq!(status, 200, "{body}");
     assert_eq!(reply_texts(channel, "c0-k2"), ["a c0-k2 c=3 u=3"]);
 }
+
+/// Two processes on Redis, no sweep: a reply left pending by a `503` channel, then the
+/// activity sent again to both processes at once (a channel retrying in parallel) while the
+/// channel answers slowly: both answer `200` and the reply goes out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_reply_resent_to_two_processes_at_once_is_delivered_once() {
+    let store = Store::redis();
+    let channel = FakeChannel::start().await;
+    let mut args = store.bot_args();
+    args.extend(["--sweep-ms".into(), "0".into()]);
+    let bots = [BotProcess::start("a", &args), BotProcess::start("b", &args)];
+    let (a, b) = (bots[0].messages_url(), bots[1].messages_url());
+    let http = reqwest::Client::new();
+    for c in 0..CONVERSATIONS {
+        let id = format!("c{c}-k0");
+        let activity = activity(channel.url(), &conversation(c), &user(c), &id, &id);
+        channel.set_delay(Duration::ZERO);
+        channel.refuse_with(503);
+        let (status, body) = post_json(&http, &a, &activity).await;
+        assert_eq!(status, 503, "{id} while the channel refuses: {body}");
+        channel.recover().await;
+        channel.set_delay(ROUND_TRIP);
+        let ((x, _), (y, _)) = tokio::join!(
+            post_json(&http, &a, &activity),
+            post_json(&http, &b, &activity)
+        );
+        assert_eq!((x, y), (200, 200), "{id} resent to both processes");
+        channel.wait_for(0, QUIET, TIMEOUT).await;
+        assert_eq!(reply_texts(&channel, &id), [format!("a {id} c=1 u=1")]);
+    }
+    let reader = inspector(store.storage().await);
+    for c in 0..CONVERSATIONS {
+        let at = address(channel.url(), &user(c), &conversation(c));
+        assert_eq!(counters(&reader, &at).await.0.count, 1, "conv{c}");
+    }
+}
