@@ -4,9 +4,10 @@
 
 mod support;
 
+use botcore::proactive::scheduler::LEASE_MS;
 use botcore::{
-    Bot, BotBuilder, BotError, DeliveryError, Message, ProactiveRefusal, Storage, Waterfall,
-    prompts,
+    Bot, BotBuilder, BotError, Clock, DeliveryError, JobAction, Message, ProactiveMode,
+    ProactiveRefusal, Storage, Waterfall, prompts,
 };
 use std::time::Duration;
 use support::order_bot::{SURVEY, at_topping, order_bot};
@@ -225,4 +226,31 @@ async fn with_the_keep_policy_a_refused_interrupt_stays_on_the_stack() {
     assert!(kept.deliveries[0].as_ref().unwrap_err().is_permanent());
     assert_eq!(ann.state().await.stack_ids().last(), Some(&"*:survey"));
     ann.say("meh").await.expect(&[SURVEY]);
+}
+
+#[tokio::test]
+async fn a_scheduled_dialog_cut_off_mid_delivery_is_not_begun_again() {
+    let t = TestBot::new(order_bot());
+    let ann = at_topping(&t, "ann").await;
+    let at = t.clock.now_ms() + 1_000;
+    let job = JobAction::dialog("*:survey", ProactiveMode::Interrupt);
+    t.bot.scheduler().at(at, &ann.address, job).await.unwrap();
+    t.clock.advance(Duration::from_secs(2));
+    t.channel.fail_next(Fault::Hang);
+    let cut = tokio::time::timeout(Duration::from_millis(200), t.bot.scheduler().tick()).await;
+    assert!(cut.is_err(), "the delivery hangs");
+    // Another process, once the job's lease and the outbox's have run out.
+    let other = t.sharing(order_bot());
+    t.clock
+        .advance(Duration::from_millis(LEASE_MS) + Duration::from_secs(11));
+    assert!(other.bot.scheduler().tick().await.unwrap().is_empty());
+    assert_eq!(other.bot.sweep_outbox().await.unwrap().delivered, 1);
+    assert_eq!(ann.new_texts(), [SURVEY]);
+    let stack = ann.state().await;
+    let surveys = stack
+        .stack_ids()
+        .iter()
+        .filter(|id| **id == "*:survey")
+        .count();
+    assert_eq!(surveys, 1, "begun once");
 }

@@ -9,6 +9,7 @@ pub(crate) mod config;
 pub(crate) mod delivery;
 pub(crate) mod deploy;
 pub(crate) mod driver;
+pub(crate) mod entry;
 pub(crate) mod events;
 pub(crate) mod exactly_once;
 pub(crate) mod locks;

@@ -9,22 +9,19 @@
 use crate::contracts::address::Address;
 use crate::contracts::connector::{DeliveryError, Receipt};
 use crate::contracts::error::BotError;
-use crate::contracts::message::{Message, MessageKind};
+use crate::contracts::message::Message;
 use crate::contracts::storage::{Precondition, StorageError, Version, WriteOp};
 use crate::engine::commit::{self, Loaded};
+pub(crate) use crate::engine::entry::Entry;
+use crate::engine::entry::{execute, reset_after_error};
 use crate::engine::locks::{self, Claim};
 use crate::engine::outbox::{self, TakeBack};
 use crate::engine::runtime::Runtime;
-use crate::engine::{driver, migrate, typing};
-use crate::model::effects::StackOp;
-use crate::model::held::{self, HeldDialog, HoldReport};
+use crate::engine::typing;
+use crate::model::held::HoldReport;
 use crate::model::inbound::FirstRun;
-use crate::model::job::JobAction;
 use crate::model::outbox::Pending;
-use crate::model::proactive_mode::ProactiveMode;
-use crate::model::session::Session;
 use crate::model::state::StateKeys;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,26 +45,6 @@ pub struct TurnOutcome {
     /// turn, a redelivery of the activity or [`Bot::sweep_outbox`](crate::Bot::sweep_outbox).
     /// A channel adapter answers the activity so the channel retries it.
     pub pending: usize,
-}
-
-/// A custom proactive flow run as a turn.
-pub(crate) type CustomFlow = dyn Fn(&mut Session) -> Result<(), BotError> + Send + Sync;
-
-/// How a turn starts.
-#[derive(Clone)]
-pub(crate) enum Entry {
-    /// A user's message: route it to the dialog on top, or begin the root dialog.
-    User,
-    /// A proactive dialog.
-    Proactive {
-        id: String,
-        args: Option<Value>,
-        mode: ProactiveMode,
-    },
-    /// Re-check dialogs held until the user is idle.
-    CheckHeld,
-    /// A custom flow over a loaded session.
-    Custom(Arc<CustomFlow>),
 }
 
 pub(crate) struct Ran {
@@ -370,57 +347,6 @@ fn report_failure(inner: &Runtime, message: &Message, e: BotError) -> BotError {
     }
     tracing::warn!(error = %e, "turn failed; resetting the conversation");
     e
-}
-
-/// v3 on error: the error message, an endOfConversation with code `unknown`, the stack and
-/// conversation data cleared; user data kept (and dialogs held for the user stay held).
-fn reset_after_error(rt: &Runtime, session: &mut Session) {
-    session.effects.outbox.clear();
-    session.effects.scheduled.clear();
-    let text = rt.config.error_message.clone();
-    session.send(text.as_str());
-    session.effects.outbox.push(
-        Message::of_kind(MessageKind::EndOfConversation, &session.message.address).code("unknown"),
-    );
-    session.stack.clear();
-    session.conversation.clear();
-    held::clear_private_keeping_held(session);
-}
-
-async fn execute(
-    rt: &Runtime,
-    session: &mut Session,
-    entry: &Entry,
-) -> Result<HoldReport, BotError> {
-    let mut report = HoldReport::default();
-    let after = migrate::apply(&rt.library, &rt.config, session)?;
-    if session.effects.op.is_some() {
-        driver::drive(rt, session).await?;
-    }
-    match entry {
-        Entry::User if after == migrate::After::Consumed => {}
-        Entry::User => driver::route_user_message(rt, session).await?,
-        Entry::Proactive { id, args, mode } => {
-            report = held::begin_proactive(session, id, args.clone(), mode)?;
-            // The check that starts a held dialog is saved with the hold itself.
-            if let Some(at) = report.recheck_at {
-                session.schedule_at(at, JobAction::CheckHeld)?;
-            }
-        }
-        Entry::CheckHeld => {
-            report = held::check(session)?;
-        }
-        Entry::Custom(flow) => flow(session)?,
-    }
-    driver::drive(rt, session).await?;
-    // A conversation that just became idle starts the first dialog held for it.
-    if session.stack.is_empty()
-        && let Some(HeldDialog { id, args, .. }) = held::take_first(session)
-    {
-        session.effects.op = Some(StackOp::Begin { id, args });
-        driver::drive(rt, session).await?;
-    }
-    Ok(report)
 }
 
 /// A proactive turn's synthetic message: empty, carrying the address.

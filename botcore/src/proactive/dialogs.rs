@@ -6,7 +6,7 @@ use crate::contracts::address::Address;
 use crate::contracts::connector::Receipt;
 use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
-use crate::contracts::storage::StorageExt;
+use crate::contracts::storage::{StorageExt, WriteOp};
 use crate::engine::bot::Bot;
 use crate::engine::commit;
 use crate::engine::turn::{self, Entry};
@@ -168,6 +168,7 @@ impl BeginDialog<'_> {
                 args,
                 mode,
                 to.options.allow_unconsented,
+                Vec::new(),
             )
             .await
     }
@@ -226,12 +227,19 @@ impl Bot {
         args: Option<Value>,
         mode: ProactiveMode,
         allow_unconsented: bool,
+        also: Vec<WriteOp>,
     ) -> Result<ProactiveOutcome, BotError> {
         let id = self.inner.library.resolve(id, None)?.to_owned();
         let a = self.prepare_address(address, allow_unconsented).await?;
         let (a, started_conversation) = self.ensure_conversation(a).await?;
         let message = Arc::new(turn::proactive_message(&a));
-        let ran = turn::run(&self.inner, message, Entry::Proactive { id, args, mode }).await?;
+        let entry = Entry::Proactive {
+            id,
+            args,
+            mode,
+            also,
+        };
+        let ran = turn::run(&self.inner, message, entry).await?;
         Ok(ProactiveOutcome {
             address: a,
             started_conversation,

@@ -354,7 +354,8 @@ impl Bot {
                 })
             }
             FanOutAction::Dialog { id, args, mode } => {
-                self.begin_proactive(address, &id, args, mode, false).await
+                self.begin_proactive(address, &id, args, mode, false, Vec::new())
+                    .await
             }
         }
     }

@@ -106,7 +106,10 @@ impl Scheduler<'_> {
             Err(StorageError::Conflict { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let result = tokio::time::timeout(RUN_TIMEOUT, self.run_job(&job))
+        // A dialog job's completion is saved with the dialog's turn: a process that stops
+        // after that turn cannot leave the job behind to begin the dialog a second time.
+        let done = Self::done_ops(key, &job, leased);
+        let result = tokio::time::timeout(RUN_TIMEOUT, self.run_job(&job, done))
             .await
             .unwrap_or_else(|_| {
                 Err(BotError::Delivery(DeliveryError::Ambiguous(format!(
@@ -115,8 +118,15 @@ impl Scheduler<'_> {
             });
         let now = self.bot.inner.clock().now_ms();
         let outcome = match result {
-            Ok(None) => JobOutcome::Done,
-            Ok(Some(at)) => JobOutcome::Again {
+            Ok(Ran::Recorded) => {
+                return Ok(Some(JobReport {
+                    id: job.id.clone(),
+                    attempt: job.attempts,
+                    outcome: JobOutcome::Done,
+                }));
+            }
+            Ok(Ran::Finished(None)) => JobOutcome::Done,
+            Ok(Ran::Finished(Some(at))) => JobOutcome::Again {
                 at: at.max(now.saturating_add(1)),
             },
             Err(error) => match retry_delay(&error, job.attempts, &job.action) {
@@ -220,8 +230,18 @@ impl Scheduler<'_> {
         }))
     }
 
-    /// Runs one job; returns when it wants to run again (held-dialog checks).
-    async fn run_job(&self, job: &Job) -> Result<Option<u64>, BotError> {
+    /// The writes that record job `job` (leased at `version` under `key`) as done.
+    fn done_ops(key: &str, job: &Job, version: Version) -> Vec<WriteOp> {
+        let mut ops = vec![WriteOp::delete(key, Precondition::IfMatch(version))];
+        if id_at(&job.id) != Some(job.at) {
+            ops.push(WriteOp::delete(moved_key(&job.id), Precondition::Any));
+        }
+        ops
+    }
+
+    /// Runs one job; `done` are the writes that record it as done, for a turn to save with
+    /// its own.
+    async fn run_job(&self, job: &Job, done: Vec<WriteOp>) -> Result<Ran, BotError> {
         match &job.action {
             JobAction::Message { message } => {
                 let mut m = message.clone();
@@ -229,25 +249,33 @@ impl Scheduler<'_> {
                 let results = self.bot.send_all(vec![m]).await?;
                 match results.into_iter().next() {
                     Some(Err(e)) => Err(BotError::Delivery(e)),
-                    _ => Ok(None),
+                    _ => Ok(Ran::Finished(None)),
                 }
             }
             JobAction::Dialog { id, args, mode } => {
                 let out = self
                     .bot
-                    .begin_proactive(&job.address, id, args.clone(), mode.clone(), false)
+                    .begin_proactive(&job.address, id, args.clone(), mode.clone(), false, done)
                     .await?;
                 // The dialog's state is saved: running it again would begin it twice.
                 for e in out.deliveries.iter().filter_map(|d| d.as_ref().err()) {
                     tracing::warn!(job = %job.id, error = %e, "a scheduled dialog's message was not delivered");
                 }
-                Ok(None)
+                Ok(Ran::Recorded)
             }
             JobAction::CheckHeld => {
                 let message = Arc::new(turn::proactive_message(&job.address));
                 let ran = turn::run(&self.bot.inner, message, Entry::CheckHeld).await?;
-                Ok(ran.report.recheck_at)
+                Ok(Ran::Finished(ran.report.recheck_at))
             }
         }
     }
+}
+
+/// How a job's run ended, when it did not fail.
+enum Ran {
+    /// Its completion was saved with its turn.
+    Recorded,
+    /// It finished; `Some(at)`: it wants to run again then (held-dialog checks).
+    Finished(Option<u64>),
 }
