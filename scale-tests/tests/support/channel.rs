@@ -1,15 +1,19 @@
 //! The fake channel: a loopback Connector service (an axum server in the test process) that
 //! records every activity the bots send, numbered in arrival order, and answers `200`.
-//! It can hold requests past a count unanswered, to freeze a sender mid-batch.
+//! It can hold requests past a count unanswered, to freeze a sender mid-batch; refuse every
+//! request with a status ([`FakeChannel::refuse_with`]); or stop listening, so that
+//! connections are refused ([`FakeChannel::go_offline`]), until [`FakeChannel::recover`].
 
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use transport_http::axum::body::Bytes;
 use transport_http::axum::extract::State;
-use transport_http::axum::http::Uri;
+use transport_http::axum::http::{StatusCode, Uri};
+use transport_http::axum::response::{IntoResponse, Response};
 use transport_http::axum::routing::any;
 use transport_http::axum::{Json, Router};
 
@@ -25,6 +29,15 @@ pub struct Arrival {
     pub text: String,
     /// Whether the channel answered it (false: held, and the sender died waiting).
     pub held: bool,
+    /// The status the channel answered (or will answer, once released) with.
+    pub status: u16,
+}
+
+impl Arrival {
+    /// Whether the channel accepted the activity (answered, with a `2xx`).
+    pub fn accepted(&self) -> bool {
+        !self.held && (200..300).contains(&self.status)
+    }
 }
 
 #[derive(Default)]
@@ -36,12 +49,21 @@ struct Inner {
     release: Notify,
     /// How long each answer takes, in ms (a network round trip).
     delay_ms: AtomicUsize,
+    /// The status every request is refused with (`0`: none, requests are accepted).
+    refuse: AtomicU16,
+}
+
+/// The server: its address, and how to stop it while it listens.
+struct Listening {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 /// The fake channel; clones share the recording.
 #[derive(Clone)]
 pub struct FakeChannel {
     inner: Arc<Inner>,
+    listening: Arc<Mutex<Listening>>,
     url: String,
 }
 
@@ -52,13 +74,18 @@ impl FakeChannel {
             answer_first: AtomicUsize::new(usize::MAX),
             ..Inner::default()
         });
-        let app = Router::new()
-            .fallback(any(handle))
-            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { transport_http::axum::serve(listener, app).await });
-        Self { inner, url }
+        let addr = listener.local_addr().unwrap();
+        let stop = serve(listener, inner.clone());
+        let listening = Listening {
+            addr,
+            stop: Some(stop),
+        };
+        Self {
+            inner,
+            listening: Arc::new(Mutex::new(listening)),
+            url: format!("http://{addr}"),
+        }
     }
 
     /// The service URL to put in activities.
@@ -69,6 +96,12 @@ impl FakeChannel {
     /// Everything received so far, in arrival order.
     pub fn arrivals(&self) -> Vec<Arrival> {
         self.inner.arrivals.lock().unwrap().clone()
+    }
+
+    /// What the channel accepted so far, in arrival order.
+    pub fn accepted(&self) -> Vec<Arrival> {
+        let arrivals = self.inner.arrivals.lock().unwrap();
+        arrivals.iter().filter(|a| a.accepted()).cloned().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -94,6 +127,56 @@ impl FakeChannel {
         self.inner.release.notify_waiters();
     }
 
+    /// Refuses every request with `status` (recorded, not accepted) until [`Self::recover`]:
+    /// `429` with `Retry-After: 0`, `4xx` with a Bot Framework error body.
+    pub fn refuse_with(&self, status: u16) {
+        assert!(status >= 400, "{status} is not a refusal");
+        self.inner.refuse.store(status, Ordering::SeqCst);
+    }
+
+    /// Stops listening (connections are refused) and closes the open connections, until
+    /// [`Self::recover`]; returns once a connection attempt is refused.
+    pub async fn go_offline(&self) {
+        let (addr, stop) = {
+            let mut listening = self.listening.lock().unwrap();
+            (listening.addr, listening.stop.take())
+        };
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+        super::wait_until(
+            Duration::from_secs(10),
+            "the channel stops listening",
+            || async move {
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .is_err()
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Accepts requests again (listening again on the same port if it went offline).
+    pub async fn recover(&self) {
+        self.inner.refuse.store(0, Ordering::SeqCst);
+        let addr = {
+            let listening = self.listening.lock().unwrap();
+            if listening.stop.is_some() {
+                return;
+            }
+            listening.addr
+        };
+        let listener = super::wait_until(
+            Duration::from_secs(10),
+            "listen on the channel's port again",
+            || async move { tokio::net::TcpListener::bind(addr).await.ok() },
+        )
+        .await;
+        let stop = serve(listener, self.inner.clone());
+        self.listening.lock().unwrap().stop = Some(stop);
+    }
+
     /// Waits until at least `n` activities arrived and none arrived for `quiet`.
     pub async fn wait_for(&self, n: usize, quiet: Duration, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
@@ -115,9 +198,28 @@ impl FakeChannel {
     }
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Json<Value> {
+/// Serves the channel on `listener` until the returned sender fires: then the listener is
+/// closed and open connections are shut down.
+fn serve(listener: tokio::net::TcpListener, inner: Arc<Inner>) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = Router::new().fallback(any(handle)).with_state(inner);
+    tokio::spawn(async move {
+        transport_http::axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                // A channel dropped without going offline keeps serving, as before.
+                if stopped.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            })
+            .await
+    });
+    stop
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let refuse = inner.refuse.load(Ordering::SeqCst);
     let seq = {
         let mut arrivals = inner.arrivals.lock().unwrap();
         let seq = arrivals.len() + 1;
@@ -128,6 +230,7 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Json<
             user: text(&body["recipient"]["id"]),
             text: text(&body["text"]),
             held: seq > inner.answer_first.load(Ordering::SeqCst),
+            status: if refuse == 0 { 200 } else { refuse },
         });
         seq
     };
@@ -144,5 +247,18 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Json<
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    Json(json!({ "id": format!("r{seq}") }))
+    if refuse != 0 {
+        return refusal(refuse);
+    }
+    Json(json!({ "id": format!("r{seq}") })).into_response()
+}
+
+/// The answer of a channel refusing a request with `status`.
+fn refusal(status: u16) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let body = Json(json!({ "error": { "code": code.canonical_reason().unwrap_or("Refused") } }));
+    if code == StatusCode::TOO_MANY_REQUESTS {
+        return (code, [("retry-after", "0")], body).into_response();
+    }
+    (code, body).into_response()
 }

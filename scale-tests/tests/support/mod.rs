@@ -12,6 +12,7 @@ use botcore::proactive::address_book::AddressRecord;
 use botcore::{Address, Bot, ChannelAccount, Precondition, Storage, WriteOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -315,4 +316,69 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
+}
+
+/// Posts `activity` once, as a channel does; the status and body of the answer, or why there
+/// was none (the connection failed: the process is down or was killed mid-request).
+pub async fn try_post(
+    http: &reqwest::Client,
+    url: &str,
+    activity: &Value,
+) -> Result<(u16, Value), String> {
+    let r = http
+        .post(url)
+        .json(activity)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    let status = r.status().as_u16();
+    Ok((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// The replies the channel accepted, by the text of the message they answer, in arrival
+/// order (more than one: the same reply delivered again, or the message's turn run again).
+pub fn accepted_replies(channel: &channel::FakeChannel) -> HashMap<String, Vec<(Reply, String)>> {
+    let mut by_message: HashMap<String, Vec<(Reply, String)>> = HashMap::new();
+    for a in channel.accepted() {
+        let r = Reply::parse(&a.text).unwrap_or_else(|| panic!("unexpected reply {a:?}"));
+        by_message
+            .entry(r.text.clone())
+            .or_default()
+            .push((r, a.text));
+    }
+    by_message
+}
+
+/// A small deterministic random number generator (xorshift64*), seeded from `SCALE_SEED`
+/// when set, else from the clock; the seed is printed so that a failing run can be repeated.
+/// `stream` tells apart the tests of one binary that start at the same moment.
+#[derive(Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env(stream: u64) -> Self {
+        let seed = std::env::var("SCALE_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| now_ms() ^ u64::from(std::process::id()));
+        eprintln!("random seed {seed}, stream {stream} (SCALE_SEED={seed} repeats this run)");
+        Self((seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15)).max(1))
+    }
+
+    /// A number in `range`.
+    pub fn below(&mut self, range: std::ops::Range<u64>) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let x = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        range.start + x % (range.end - range.start).max(1)
+    }
+}
+
+/// A `usize` from the environment variable `name`, else `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
