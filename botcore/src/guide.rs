@@ -7,6 +7,7 @@
 //! - [`transports`]: writing a channel adapter (a `Connector` and the way in).
 //! - [`storage`]: writing a storage backend and running the conformance suite.
 //! - [`deploying`]: deploying new versions of your dialogs (versions, migrations, renames).
+//! - [`observability`]: the spans and metrics botcore records, and how to export them.
 
 #[doc = include_str!("docs/dialogs.md")]
 pub mod dialogs {}
@@ -28,3 +29,6 @@ pub mod storage {}
 
 #[doc = include_str!("docs/deploying.md")]
 pub mod deploying {}
+
+#[doc = include_str!("docs/observability.md")]
+pub mod observability {}

@@ -6,6 +6,7 @@ use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
 use crate::contracts::middleware::Middleware;
 use crate::contracts::storage::Storage;
+use crate::contracts::telemetry::BotMetrics;
 use crate::engine::bot::Bot;
 use crate::engine::config::{
     Config, DialogVersion, ErrorHook, EventAction, EventHook, MembersHooks, UnknownDialogPolicy,
@@ -385,6 +386,7 @@ impl BotBuilder {
                 members: self.members,
                 config: self.config,
                 locks: ConversationLocks::default(),
+                metrics: BotMetrics::register(),
             }),
         })
     }

@@ -5,6 +5,7 @@
 use crate::contracts::address::Address;
 use crate::contracts::connector::{DeliveryError, Receipt};
 use crate::contracts::message::Message;
+use crate::contracts::telemetry;
 use crate::engine::locks::{self, Claim};
 use crate::engine::runtime::Runtime;
 use crate::model::state::StateKeys;
@@ -114,7 +115,9 @@ pub(crate) async fn deliver(
             }
         }
         if !dropped {
-            results.push(inner.connector.send(&m).await);
+            let (metrics, conversation) = (&inner.metrics, m.address.conversation_id());
+            let sent = telemetry::delivery(metrics, conversation, inner.connector.send(&m));
+            results.push(sent.await);
         }
     }
     results

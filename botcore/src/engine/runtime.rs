@@ -4,6 +4,7 @@ use crate::contracts::clock::Clock;
 use crate::contracts::connector::Connector;
 use crate::contracts::middleware::Middleware;
 use crate::contracts::storage::Storage;
+use crate::contracts::telemetry::BotMetrics;
 use crate::engine::config::{Config, ErrorHook, EventHook, MembersHooks};
 use crate::engine::locks::ConversationLocks;
 use crate::model::library::Registry;
@@ -24,6 +25,8 @@ pub(crate) struct Runtime {
     pub(crate) members: MembersHooks,
     pub(crate) config: Config,
     pub(crate) locks: ConversationLocks,
+    /// The handles of the metrics every turn records.
+    pub(crate) metrics: BotMetrics,
 }
 
 impl Runtime {
