@@ -14,7 +14,7 @@ use botcore::{
     Storage, WriteOp, json,
 };
 use clap::Parser;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use storage_memory::MemoryStorage;
@@ -113,9 +113,10 @@ async fn storage_floor(turns: usize, convs: usize) -> f64 {
 /// Installs a Prometheus recorder (without its upkeep thread, which would wake up during
 /// the measurement).
 fn install_recorder() -> PrometheusHandle {
-    let recorder = PrometheusBuilder::new().build_recorder();
+    let recorder = examples::prometheus::builder().build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).expect("no other recorder");
+    botcore::telemetry::describe();
     handle
 }
 
