@@ -8,6 +8,7 @@
 //! - [`storage`]: writing a storage backend and running the conformance suite.
 //! - [`deploying`]: deploying new versions of your dialogs (versions, migrations, renames).
 //! - [`delivery`]: what is exactly once (turns) and at least once (messages), and the windows.
+//! - [`observability`]: the spans and metrics botcore records, and how to export them.
 
 #[doc = include_str!("docs/dialogs.md")]
 pub mod dialogs {}
@@ -32,3 +33,5 @@ pub mod deploying {}
 
 #[doc = include_str!("docs/delivery.md")]
 pub mod delivery {}
+#[doc = include_str!("docs/observability.md")]
+pub mod observability {}

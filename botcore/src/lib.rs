@@ -39,6 +39,7 @@ pub use contracts::storage;
 pub use contracts::storage::{
     Precondition, Storage, StorageError, StorageExt, Stored, Update, Version, WriteOp,
 };
+pub use contracts::telemetry;
 pub use engine::bot::Bot;
 pub use engine::builder::BotBuilder;
 pub use engine::config::{DialogVersion, EventAction, ProactiveRefusal, UnknownDialogPolicy};

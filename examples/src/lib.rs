@@ -7,6 +7,7 @@
 //! - [`survey`]: the survey that interrupts a conversation after five seconds; "done" resumes
 //!   exactly where the user was (`cargo run` starts it in the terminal).
 //! - [`cards`]: the demo's hero card and Adaptive Card ("card"), and the answer to a submitted card.
+//! - [`prometheus`]: botcore's metrics as Prometheus text at `GET /metrics`.
 //! - [`notification`]: save the address on first contact, later send a notification (ad hoc).
 //! - [`standup`]: a two-question stand-up begun for every member, answers collected into a report.
 //! - [`reminder`]: a reminder that survives a restart (the scheduler).
@@ -17,6 +18,7 @@
 pub mod cards;
 pub mod console;
 pub mod notification;
+pub mod prometheus;
 pub mod reminder;
 pub mod standup;
 pub mod store;

@@ -13,3 +13,4 @@ pub(crate) mod message;
 pub(crate) mod middleware;
 pub mod rate_limit;
 pub mod storage;
+pub mod telemetry;

@@ -6,6 +6,7 @@ use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
 use crate::contracts::middleware::Middleware;
 use crate::contracts::storage::Storage;
+use crate::contracts::telemetry::BotMetrics;
 use crate::engine::bot::Bot;
 use crate::engine::config::{
     Config, DialogVersion, ErrorHook, EventAction, EventHook, MembersHooks, ProactiveRefusal,
@@ -391,6 +392,7 @@ impl BotBuilder {
                 locks: ConversationLocks::default(),
                 instance: crate::engine::runtime::instance_id(),
                 unmarked: Default::default(),
+                metrics: BotMetrics::register(),
             }),
         })
     }

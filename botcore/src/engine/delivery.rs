@@ -9,6 +9,7 @@
 use crate::contracts::address::Address;
 use crate::contracts::connector::{DeliveryError, Receipt};
 use crate::contracts::message::Message;
+use crate::contracts::telemetry;
 use crate::engine::locks::{self, Claim};
 use crate::engine::runtime::Runtime;
 use crate::model::outbox::retry_later;
@@ -120,7 +121,8 @@ pub(crate) async fn deliver(
             continue;
         }
         let result = if inner.middleware.is_empty() {
-            inner.connector.send(m).await
+            let conversation = m.address.conversation_id();
+            telemetry::delivery(&inner.metrics, conversation, inner.connector.send(m)).await
         } else {
             Box::pin(through_middleware(inner, m.clone())).await
         };
@@ -142,5 +144,6 @@ async fn through_middleware(
             )));
         }
     }
-    inner.connector.send(&m).await
+    let conversation = m.address.conversation_id();
+    telemetry::delivery(&inner.metrics, conversation, inner.connector.send(&m)).await
 }

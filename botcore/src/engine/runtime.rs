@@ -4,6 +4,7 @@ use crate::contracts::clock::Clock;
 use crate::contracts::connector::Connector;
 use crate::contracts::middleware::Middleware;
 use crate::contracts::storage::Storage;
+use crate::contracts::telemetry::BotMetrics;
 use crate::engine::config::{Config, ErrorHook, EventHook, MembersHooks};
 use crate::engine::locks::ConversationLocks;
 use crate::model::library::Registry;
@@ -28,6 +29,8 @@ pub(crate) struct Runtime {
     pub(crate) instance: Arc<str>,
     /// Outboxes delivered but not marked yet.
     pub(crate) unmarked: crate::engine::unmarked::Unmarked,
+    /// The handles of the metrics every turn records.
+    pub(crate) metrics: BotMetrics,
 }
 
 impl Runtime {

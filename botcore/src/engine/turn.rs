@@ -11,6 +11,7 @@ use crate::contracts::connector::{DeliveryError, Receipt};
 use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
 use crate::contracts::storage::{Precondition, StorageError, Version, WriteOp};
+use crate::contracts::telemetry::{self, TurnKind};
 use crate::engine::commit::{self, Loaded};
 pub(crate) use crate::engine::entry::Entry;
 use crate::engine::entry::{execute, reset_after_error};
@@ -52,8 +53,26 @@ pub(crate) struct Ran {
     pub(crate) report: HoldReport,
 }
 
-/// Runs one turn: the conversation's lock, then the compare-and-set loop.
+/// Runs one turn in its telemetry span (see [`telemetry`]).
 pub(crate) async fn run(
+    inner: &Arc<Runtime>,
+    message: Arc<Message>,
+    entry: Entry,
+) -> Result<Ran, BotError> {
+    let kind = match entry {
+        Entry::User => TurnKind::User,
+        Entry::Proactive { .. } => TurnKind::Proactive,
+        Entry::CheckHeld => TurnKind::Scheduled,
+        Entry::Custom(_) => TurnKind::Custom,
+    };
+    let turn = telemetry::Turn::start(&inner.metrics, message.address.conversation_id(), kind);
+    // Pinned here, so that the telemetry wraps a reference, not a copy, of the turn's future.
+    let locked = std::pin::pin!(run_locked(inner, message, entry));
+    turn.run(locked, |r| r.outcome.attempts).await
+}
+
+/// Runs one turn: the conversation's lock, then the compare-and-set loop.
+async fn run_locked(
     inner: &Arc<Runtime>,
     message: Arc<Message>,
     entry: Entry,

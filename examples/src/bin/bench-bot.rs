@@ -6,6 +6,7 @@
 //! - `POST /api/notify {"text": "..."}` → the text to every known address (proactive, in the
 //!   background), answering `{"addresses": N}` at once;
 //! - `GET /api/addresses` → `{"count": N}`; `GET /healthz` → `ok`.
+//! - `GET /metrics` → botcore's metrics, as Prometheus text.
 //!
 //! ```text
 //! bench-bot --addr 127.0.0.1:3978 --storage memory   (or --storage redis|postgres, with REDIS_URL / DATABASE_URL;
@@ -18,6 +19,7 @@
 use botcore::proactive::fanout::FanOutAction;
 use botcore::{Bot, BotError, Waterfall, prompts};
 use clap::{Parser, ValueEnum};
+use examples::prometheus;
 use examples::store::{self, StoreKind};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -145,6 +147,7 @@ async fn serve(args: Args) -> Result<(), String> {
         Some(store::database_url(None).unwrap_or_else(|| store::DEFAULT_DATABASE_URL.into())),
     )
     .await?;
+    let metrics = prometheus::install()?;
     let transport = HttpTransport::new(HttpSettings::without_auth()).map_err(|e| e.to_string())?;
     let bot = Bot::builder()
         .dialog_fn("/", async |s, _| {
@@ -167,7 +170,8 @@ async fn serve(args: Args) -> Result<(), String> {
         .route("/api/addresses", get(addresses))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(bot.clone())
-        .merge(transport.router(bot));
+        .merge(transport.router(bot))
+        .merge(prometheus::router(metrics));
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

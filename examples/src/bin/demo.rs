@@ -25,7 +25,7 @@ use botcore::ByChannel;
 use clap::Parser;
 use examples::store::{self, StoreKind};
 use examples::webhooks::{self, WebhookSettings};
-use examples::{console, standup, survey};
+use examples::{console, prometheus, standup, survey};
 use std::time::Duration;
 use transport_http::{HttpSettings, HttpTransport};
 
@@ -74,6 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(1);
         }
     };
+    let metrics = prometheus::install()?;
     // Local demo only: no Bot Framework credentials, so inbound auth is off (a warning is logged).
     let transport = HttpTransport::new(HttpSettings::without_auth())?;
     let settings = WebhookSettings::default();
@@ -87,11 +88,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // What a stopped process left undelivered goes out from here.
     bot.spawn_outbox_sweeper(std::time::Duration::from_secs(15));
     let hooks = webhooks::router(bot.clone(), settings);
-    let app = transport.router(bot.clone()).merge(hooks);
+    let app = transport
+        .router(bot.clone())
+        .merge(hooks)
+        .merge(prometheus::router(metrics));
     match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => {
             eprintln!(
-                "(also serving /api/messages, /api/notify, /api/standup and /api/CustomWebApi on http://{addr}; auth OFF)"
+                "(also serving /api/messages, /api/notify, /api/standup, /api/CustomWebApi and /metrics on http://{addr}; auth OFF)"
             );
             tokio::spawn(async move {
                 if let Err(e) = transport_http::axum::serve(listener, app).await {

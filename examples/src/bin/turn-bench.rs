@@ -2,7 +2,11 @@
 //! against a floor that does only the storage round-trips a turn needs. Prints both and the
 //! ratio; compare ratios, not absolute numbers.
 //!
-//! `cargo run --release -p examples --bin turn-bench -- [turns] [conversations] [core-only]`
+//! `cargo run --release -p examples --bin turn-bench -- [turns] [conversations] [core-only] [--metrics]`
+//!
+//! `--metrics` installs a Prometheus recorder first (as the bench bot and the demo do), to
+//! measure what recording botcore's metrics costs; it prints the turn and delivery counters
+//! at the end. `scripts/callgrind.sh` counts instructions per turn with and without it.
 
 use async_trait::async_trait;
 use botcore::{
@@ -10,6 +14,7 @@ use botcore::{
     Storage, WriteOp, json,
 };
 use clap::Parser;
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use storage_memory::MemoryStorage;
@@ -26,6 +31,9 @@ struct Args {
     /// Run only the botcore path, once (for profilers).
     #[arg(value_parser = ["core-only"])]
     mode: Option<String>,
+    /// Record botcore's metrics in a Prometheus recorder.
+    #[arg(long)]
+    metrics: bool,
 }
 
 #[derive(Debug, Default)]
@@ -102,8 +110,34 @@ async fn storage_floor(turns: usize, convs: usize) -> f64 {
     turns as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Installs a Prometheus recorder (without its upkeep thread, which would wake up during
+/// the measurement).
+fn install_recorder() -> PrometheusHandle {
+    let recorder = examples::prometheus::builder().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).expect("no other recorder");
+    botcore::telemetry::describe();
+    handle
+}
+
+/// The lines of the turn and delivery counters in `handle`'s Prometheus text.
+fn counters(handle: &PrometheusHandle) -> Vec<String> {
+    let text = handle.render();
+    let wanted = ["botcore_turns_total{", "botcore_deliveries_total{"];
+    text.lines()
+        .filter(|l| wanted.iter().any(|w| l.starts_with(w)))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn main() {
-    let Args { turns, convs, mode } = Args::parse();
+    let Args {
+        turns,
+        convs,
+        mode,
+        metrics,
+    } = Args::parse();
+    let handle = metrics.then(install_recorder);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -112,15 +146,18 @@ fn main() {
         if mode.is_some() {
             let core = botcore_turns(turns, convs).await;
             println!("botcore echo:   {core:>12.0} turns/s");
-            return;
+        } else {
+            // Warm up both paths once.
+            botcore_turns(convs * 2, convs).await;
+            storage_floor(convs * 2, convs).await;
+            let floor = storage_floor(turns, convs).await;
+            let core = botcore_turns(turns, convs).await;
+            println!("storage floor:  {floor:>12.0} turns/s");
+            println!("botcore echo:   {core:>12.0} turns/s");
+            println!("ratio botcore/floor: {:.2}", core / floor);
         }
-        // Warm up both paths once.
-        botcore_turns(convs * 2, convs).await;
-        storage_floor(convs * 2, convs).await;
-        let floor = storage_floor(turns, convs).await;
-        let core = botcore_turns(turns, convs).await;
-        println!("storage floor:  {floor:>12.0} turns/s");
-        println!("botcore echo:   {core:>12.0} turns/s");
-        println!("ratio botcore/floor: {:.2}", core / floor);
     });
+    for line in handle.iter().flat_map(counters) {
+        println!("{line}");
+    }
 }

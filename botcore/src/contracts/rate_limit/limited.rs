@@ -7,6 +7,7 @@ use crate::contracts::address::Address;
 use crate::contracts::clock::Clock;
 use crate::contracts::connector::{Connector, DeliveryError, Receipt};
 use crate::contracts::message::Message;
+use crate::contracts::telemetry;
 use async_trait::async_trait;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -150,10 +151,12 @@ impl<C: Connector> RateLimited<C> {
             };
             let budget = micros(self.limits.max_wait).saturating_sub(now.saturating_sub(start));
             if wait > budget {
+                telemetry::rate_limit_refused();
                 return Err(DeliveryError::Throttled {
                     retry_after: Some(Duration::from_micros(wait)),
                 });
             }
+            telemetry::rate_limit_wait(Duration::from_micros(wait));
             self.sleeper.sleep(Duration::from_micros(wait)).await;
         }
     }
@@ -205,20 +208,24 @@ impl<C: Connector> RateLimited<C> {
                     // respect the channel's `Retry-After` too.
                     let pause = retry_after.unwrap_or_else(|| self.backoff(retries + 1));
                     let held = self.pause(&target, pause);
+                    telemetry::channel_throttled(pause);
                     if retries >= self.limits.max_retries {
                         return Err(DeliveryError::Throttled { retry_after });
                     }
                     retries += 1;
+                    telemetry::send_retried(retries);
                     tracing::debug!(?pause, retries, "throttled by the channel; pausing");
                     // Nothing holds a pause for a target without a conversation (starting a
                     // conversation on a channel not paused as a whole): wait it out here.
                     if !held {
                         let elapsed = self.now_us().saturating_sub(start);
                         if micros(pause) > micros(self.limits.max_wait).saturating_sub(elapsed) {
+                            telemetry::rate_limit_refused();
                             return Err(DeliveryError::Throttled {
                                 retry_after: Some(pause),
                             });
                         }
+                        telemetry::rate_limit_wait(pause);
                         self.sleeper.sleep(pause).await;
                     }
                 }

@@ -54,6 +54,7 @@ use crate::contracts::connector::DeliveryError;
 use crate::contracts::error::BotError;
 use crate::contracts::message::Message;
 use crate::contracts::storage::{Precondition, StorageError, StorageExt, Version};
+use crate::contracts::telemetry::{self, Recipient};
 use crate::engine::bot::Bot;
 use crate::model::proactive_mode::ProactiveMode;
 use crate::model::state::address_key;
@@ -267,18 +268,29 @@ impl<'a> FanOut<'a> {
 
     /// Runs the fan-out.
     pub async fn run(self) -> Vec<FanOutResult> {
-        match self.job {
-            None => {
-                self.bot
-                    .fan_out_plain(self.addresses, self.action, self.options.concurrency)
-                    .await
+        let (job, recipients) = (self.job.clone(), self.addresses.len());
+        let run = async {
+            match self.job {
+                None => {
+                    self.bot
+                        .fan_out_plain(self.addresses, self.action, self.options.concurrency)
+                        .await
+                }
+                Some(job) => {
+                    self.bot
+                        .fan_out_resumable(&job, self.addresses, self.action, self.options)
+                        .await
+                }
             }
-            Some(job) => {
-                self.bot
-                    .fan_out_resumable(&job, self.addresses, self.action, self.options)
-                    .await
+        };
+        telemetry::fan_out(job.as_deref(), recipients, run, |r| {
+            match (&r.earlier, &r.result) {
+                (Some(_), _) => Recipient::Skipped,
+                (None, Ok(_)) => Recipient::Done,
+                (None, Err(_)) => Recipient::Failed,
             }
-        }
+        })
+        .await
     }
 }
 
@@ -336,6 +348,16 @@ impl Bot {
     }
 
     pub(super) async fn fan_out_one(
+        &self,
+        address: &Address,
+        action: FanOutAction,
+    ) -> Result<ProactiveOutcome, BotError> {
+        let result = self.fan_out_action(address, action).await;
+        telemetry::fan_out_recipient(result.is_ok());
+        result
+    }
+
+    async fn fan_out_action(
         &self,
         address: &Address,
         action: FanOutAction,

@@ -2,6 +2,20 @@
 //! (done, moved later for a retry or a re-check, or dropped), as the module docs describe.
 
 use super::*;
+use crate::contracts::telemetry::{self, JobEnd};
+
+impl JobOutcome {
+    /// The `outcome` label of the job's metrics.
+    fn end(&self) -> JobEnd {
+        match self {
+            Self::Done => JobEnd::Done,
+            Self::Again { .. } => JobEnd::Again,
+            Self::Skipped { .. } => JobEnd::Skipped,
+            Self::Retrying { .. } => JobEnd::Retrying,
+            Self::Dropped(_) => JobEnd::Dropped,
+        }
+    }
+}
 
 /// How long to wait before retrying after `error` on start number `attempt`; `None` when a
 /// retry is not safe.
@@ -37,6 +51,11 @@ impl Scheduler<'_> {
     /// ends the tick with an error: what was done before it is recorded, and the job in hand
     /// keeps its lease and runs again once the lease expires.
     pub async fn tick(self) -> Result<Vec<JobReport>, BotError> {
+        telemetry::scheduler_tick(self.run_due()).await
+    }
+
+    /// [`tick`](Self::tick) without its telemetry.
+    async fn run_due(self) -> Result<Vec<JobReport>, BotError> {
         // Jobs that come due while the tick runs (retries included) wait for the next one.
         let due_by = self.bot.inner.clock().now_ms();
         let mut reports = Vec::new();
@@ -106,6 +125,7 @@ impl Scheduler<'_> {
             Err(StorageError::Conflict { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        telemetry::job_started(Duration::from_millis(late_ms));
         // A dialog job's completion is saved with the dialog's turn: a process that stops
         // after that turn cannot leave the job behind to begin the dialog a second time.
         let done = Self::done_ops(key, &job, leased);
@@ -183,6 +203,7 @@ impl Scheduler<'_> {
         if let JobOutcome::Dropped(e) | JobOutcome::Retrying { error: e, .. } = &outcome {
             tracing::warn!(job = %job.id, attempt, error = %e, "scheduled job failed");
         }
+        telemetry::job_ended(outcome.end());
         Ok(Some(JobReport {
             id: job.id.clone(),
             attempt,
@@ -223,6 +244,7 @@ impl Scheduler<'_> {
         }
         let error = BotError::CorruptState(format!("{key}: {reason} (moved to {aside})"));
         tracing::error!(error = %error, "corrupt scheduled job set aside");
+        telemetry::job_ended(JobEnd::Dropped);
         Ok(Some(JobReport {
             id,
             attempt: 0,
