@@ -1,7 +1,9 @@
 //! In-process [`Storage`] for botcore: versioned JSON records with compare-and-set batches,
 //! TTLs, namespaces and listing, kept in memory.
 //!
-//! Reads and writes are on the hot path of every turn, so records live in sharded maps (one
+//! Records are kept as their compact JSON bytes (a fraction of the memory of JSON trees), so a
+//! read decodes and a write encodes. Reads and writes are on the hot path of every turn, so
+//! records live in sharded maps (one
 //! `Mutex` per shard, chosen by key hash) and a batch locks only the shards it touches, in
 //! ascending order, so batches stay atomic without deadlocks. Versions come from one counter
 //! shared by every namespace, so a version is never reused, even after a delete.
@@ -23,8 +25,8 @@
 //! # }
 //! ```
 
+mod codec;
 mod shard;
-mod size_limit;
 mod ttl;
 
 use async_trait::async_trait;
@@ -145,24 +147,28 @@ impl Storage for MemoryStorage {
         let now = self.clock.now_ms();
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            let mut shard = self.shared.lock(self.shared.shard_of(key));
-            let Some(records) = shard.get_mut(&*self.namespace) else {
-                out.push(None);
-                continue;
+            // Only the bytes' reference count is touched under the shard lock.
+            let found = {
+                let mut shard = self.shared.lock(self.shared.shard_of(key));
+                match shard.get_mut(&*self.namespace) {
+                    None => None,
+                    Some(records) => match records.get(*key) {
+                        Some(e) if e.live(now) => Some((e.value.clone(), e.version)),
+                        Some(_) => {
+                            records.remove(*key);
+                            None
+                        }
+                        None => None,
+                    },
+                }
             };
-            match records.get(*key) {
-                Some(e) if e.live(now) => {
-                    out.push(Some(Stored {
-                        value: e.value.clone(),
-                        version: Version(e.version),
-                    }));
-                }
-                Some(_) => {
-                    records.remove(*key);
-                    out.push(None);
-                }
-                None => out.push(None),
-            }
+            out.push(match found {
+                Some((bytes, version)) => Some(Stored {
+                    value: codec::decode(key, &bytes)?,
+                    version: Version(version),
+                }),
+                None => None,
+            });
         }
         Ok(out)
     }
@@ -171,9 +177,11 @@ impl Storage for MemoryStorage {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        for op in &ops {
-            self.check_size(op)?;
-        }
+        // Encoded before any lock is taken; a value over the size limit fails the batch here.
+        let encoded = ops
+            .iter()
+            .map(|op| self.encode(op))
+            .collect::<Result<Vec<_>, _>>()?;
         let shard_ids: Vec<usize> = ops.iter().map(|op| self.shared.shard_of(&op.key)).collect();
         let uses_ttl = ops.iter().any(|op| op.ttl.is_some());
         let now = self.clock.now_ms();
@@ -184,7 +192,7 @@ impl Storage for MemoryStorage {
             let current = locked
                 .shard(shard)
                 .get(&*self.namespace)
-                .and_then(|records| records.get(&op.key))
+                .and_then(|records| records.get(op.key.as_str()))
                 .filter(|e| e.live(now));
             if !precondition_holds(op.precondition, current) {
                 return Err(StorageError::Conflict {
@@ -196,9 +204,9 @@ impl Storage for MemoryStorage {
         // Apply. Replaced records are dropped after the locks are released.
         let mut out = Vec::with_capacity(ops.len());
         let mut replaced = Vec::with_capacity(ops.len());
-        for (op, shard) in ops.into_iter().zip(shard_ids) {
+        for ((op, value), shard) in ops.into_iter().zip(encoded).zip(shard_ids) {
             let shard = locked.shard(shard);
-            match op.value {
+            match value {
                 Some(value) => {
                     let version = self.shared.last_version.fetch_add(1, Ordering::Relaxed) + 1;
                     let expires_at = op.ttl.map(|ttl| ttl::expires_at(now, ttl));
@@ -208,12 +216,12 @@ impl Storage for MemoryStorage {
                         version,
                         expires_at,
                     };
-                    replaced.extend(records.insert(op.key, entry));
+                    replaced.extend(records.insert(op.key.into_boxed_str(), entry));
                     out.push(Some(Version(version)));
                 }
                 None => {
                     if let Some(records) = shard.get_mut(&*self.namespace) {
-                        replaced.extend(records.remove(&op.key));
+                        replaced.extend(records.remove(op.key.as_str()));
                     }
                     out.push(None);
                 }
@@ -245,8 +253,8 @@ impl Storage for MemoryStorage {
             };
             records.retain(|k, e| {
                 let live = e.live(now);
-                if live && k.starts_with(prefix) && after.is_none_or(|a| k.as_str() > a) {
-                    keys.push(k.clone());
+                if live && k.starts_with(prefix) && after.is_none_or(|a| &**k > a) {
+                    keys.push(k.to_string());
                 }
                 live
             });

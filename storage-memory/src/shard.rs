@@ -4,21 +4,27 @@
 //! [`Shared`] is what every view of one storage shares: the shards plus the version counter
 //! and the count of batches that wrote with a TTL (which paces sweeps, see [`crate::ttl`]).
 
-use serde_json::Value;
+use foldhash::fast::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Number of shards; a power of two.
 pub(crate) const SHARDS: usize = 32;
 
-/// One shard: namespace → key → record.
-pub(crate) type Shard = HashMap<Arc<str>, HashMap<String, Entry>>;
+/// One shard: namespace → key → record. Keys are hashed with foldhash, seeded at random per
+/// map (a fraction of the cost of `SipHash`, still unpredictable from outside).
+pub(crate) type Shard = HashMap<Arc<str>, Records, RandomState>;
+
+/// The records of one namespace in one shard.
+pub(crate) type Records = HashMap<Box<str>, Entry, RandomState>;
 
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) value: Value,
+    /// The value's compact JSON (see [`crate::codec`]); shared, so a read copies it out of
+    /// the shard without holding the lock while it decodes.
+    pub(crate) value: Arc<[u8]>,
     pub(crate) version: u64,
     /// Milliseconds since the epoch at which the record expires.
     pub(crate) expires_at: Option<u64>,
@@ -43,8 +49,8 @@ impl Shared {
     /// Empty shards, no version handed out yet.
     pub(crate) fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
-            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: RandomState::default(),
             last_version: AtomicU64::new(0),
             ttl_batches: AtomicU64::new(0),
         }

@@ -17,7 +17,7 @@
 mod outgoing;
 mod user_time;
 
-pub(crate) use outgoing::outgoing_json;
+pub(crate) use outgoing::outgoing_body;
 pub use outgoing::{activity_from_message, bot_account};
 
 use crate::trust::normalize;
@@ -135,6 +135,17 @@ pub struct Activity {
 /// assert_eq!(m.extra["textFormat"], "plain");
 /// ```
 pub fn message_from_body(body: &[u8]) -> Result<Message, ActivityError> {
+    // Straight from the bytes, with no JSON tree in between. Anything this refuses (malformed
+    // JSON, a field of the wrong type, a duplicated field) is read again through a tree,
+    // which decides the outcome and words the error.
+    let object = body.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{');
+    let mut de = serde_json::Deserializer::from_slice(body);
+    if object
+        && let Ok(activity) = Activity::deserialize(&mut de)
+        && de.end().is_ok()
+    {
+        return Message::try_from(activity);
+    }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         let what = match e.classify() {

@@ -37,13 +37,14 @@
 mod wire;
 
 use crate::Shared;
-use crate::activity::{bot_account, outgoing_json};
+use crate::activity::{bot_account, outgoing_body};
 use crate::settings::RetrySettings;
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use botcore::{Address, Connector, ConversationAccount, DeliveryError, Message, Receipt};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +100,7 @@ impl HttpConnector {
         method: Method,
         service_url: &str,
         url: Url,
-        body: Option<&Value>,
+        body: Option<&[u8]>,
     ) -> Result<Vec<u8>, DeliveryError> {
         let s = &self.shared;
         s.trust.check(service_url)?;
@@ -119,7 +120,9 @@ impl HttpConnector {
                 .request(method.clone(), url.clone())
                 .timeout(s.settings.request_timeout);
             if let Some(b) = body {
-                req = req.json(b);
+                req = req
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(b.to_vec());
             }
             if let Some(t) = &token {
                 req = req.bearer_auth(t);
@@ -213,7 +216,7 @@ impl Connector for HttpConnector {
             )?,
             None => endpoint(&a.service_url, &[conversation, "activities"])?,
         };
-        let body = outgoing_json(message, &self.shared.settings.app_id);
+        let body = outgoing_body(message, &self.shared.settings.app_id, None);
         let answer = self
             .call(Method::POST, &a.service_url, url, Some(&body))
             .await?;
@@ -235,6 +238,7 @@ impl Connector for HttpConnector {
             body["tenantId"] = json!(t);
             body["channelData"] = json!({ "tenant": { "id": t } });
         }
+        let body = serde_json::to_vec(&body).unwrap_or_else(|_| b"null".to_vec());
         let answer = self
             .call(Method::POST, &address.service_url, url, Some(&body))
             .await?;
@@ -258,8 +262,7 @@ impl Connector for HttpConnector {
                 activity_segment(activity_id)?,
             ],
         )?;
-        let mut body = outgoing_json(message, &self.shared.settings.app_id);
-        body["id"] = json!(activity_id);
+        let body = outgoing_body(message, &self.shared.settings.app_id, Some(activity_id));
         self.call(Method::PUT, &a.service_url, url, Some(&body))
             .await
             .map(drop)

@@ -18,8 +18,7 @@ pub(crate) async fn route_user_message(
     session: &mut Session,
 ) -> Result<(), BotError> {
     let Some(top) = session.stack.last().map(|f| f.id.clone()) else {
-        let root = rt.config.root_dialog.clone();
-        let id = rt.library.resolve(&root, None)?.to_owned();
+        let id = rt.library.resolve(&rt.config.root_dialog, None)?.to_owned();
         session.effects.op = Some(StackOp::Begin { id, args: None });
         return Ok(());
     };
@@ -29,8 +28,7 @@ pub(crate) async fn route_user_message(
             UnknownDialogPolicy::ErrorAndReset => return Err(BotError::DialogNotFound(top)),
             _ => {
                 session.stack.clear();
-                let root = rt.config.root_dialog.clone();
-                let id = rt.library.resolve(&root, None)?.to_owned();
+                let id = rt.library.resolve(&rt.config.root_dialog, None)?.to_owned();
                 session.effects.op = Some(StackOp::Begin { id, args: None });
                 return Ok(());
             }

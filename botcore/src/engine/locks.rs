@@ -9,6 +9,7 @@
 //! across an await.
 
 use crate::model::state::Fnv;
+use foldhash::fast::RandomState;
 use std::collections::HashMap;
 use std::hash::Hasher;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,14 @@ const SHARDS: usize = 64;
 tokio::task_local! {
     /// The conversations whose turn the current task is inside (to refuse re-entry).
     /// Compared exactly: two conversations never look alike, whatever their hashes.
-    static HELD: Vec<Arc<str>>;
+    static HELD: Held;
+}
+
+/// The conversations a task is inside: the innermost one, and those around it (usually
+/// none, so marking a turn allocates nothing).
+pub(crate) struct Held {
+    innermost: Arc<str>,
+    outer: Vec<Arc<str>>,
 }
 
 fn shard_of(key: &str) -> usize {
@@ -35,7 +43,7 @@ pub(crate) struct Slot {
     delivery: AsyncMutex<()>,
 }
 
-type Shard = Mutex<HashMap<Arc<str>, Arc<Slot>>>;
+type Shard = Mutex<HashMap<Arc<str>, Arc<Slot>, RandomState>>;
 
 #[derive(Debug)]
 pub(crate) struct ConversationLocks {
@@ -45,7 +53,7 @@ pub(crate) struct ConversationLocks {
 impl Default for ConversationLocks {
     fn default() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 }
@@ -132,16 +140,30 @@ impl ConversationLocks {
 }
 
 /// Runs `fut` marked as inside a turn of conversation `key`, so a nested turn of the same
-/// conversation in the same task is refused instead of waiting forever.
-pub(crate) async fn inside<F: Future>(key: Arc<str>, fut: F) -> F::Output {
-    let mut held = HELD.try_with(Vec::clone).unwrap_or_default();
-    held.push(key);
-    HELD.scope(held, fut).await
+/// conversation in the same task is refused instead of waiting forever. `fut` (a whole turn,
+/// several kilobytes) is boxed at once, so the future returned is small to move; the
+/// conversations around it are looked up when it is first polled.
+pub(crate) fn inside<F: Future>(key: Arc<str>, fut: F) -> impl Future<Output = F::Output> {
+    let fut = Box::pin(fut);
+    async move {
+        let outer = HELD
+            .try_with(|h| {
+                let mut outer = h.outer.clone();
+                outer.push(h.innermost.clone());
+                outer
+            })
+            .unwrap_or_default();
+        let held = Held {
+            innermost: key,
+            outer,
+        };
+        HELD.scope(held, fut).await
+    }
 }
 
 /// Whether the current task is inside a turn of conversation `key` (see [`inside`]).
 pub(crate) fn holds(key: &str) -> bool {
-    HELD.try_with(|h| h.iter().any(|k| &**k == key))
+    HELD.try_with(|h| &*h.innermost == key || h.outer.iter().any(|k| &**k == key))
         .unwrap_or(false)
 }
 

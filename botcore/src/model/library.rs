@@ -11,6 +11,7 @@ use crate::model::dialog::waterfall::{StepFn, Waterfall};
 use crate::model::result::DialogResult;
 use crate::model::session::{ResolveId, Session};
 use crate::model::version::{DialogSpec, FrameMut, MigrationError, VersionPolicy};
+use foldhash::fast::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -166,13 +167,14 @@ impl Library {
     }
 }
 
-/// The flattened table of every dialog by qualified id.
+/// The flattened table of every dialog by qualified id. Looked up several times a turn, so
+/// hashed with foldhash rather than `SipHash` (the ids are the bot's own).
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
-    dialogs: HashMap<String, Arc<dyn Dialog>>,
-    specs: HashMap<String, DialogSpec>,
+    dialogs: HashMap<String, Arc<dyn Dialog>, RandomState>,
+    specs: HashMap<String, DialogSpec, RandomState>,
     /// Former qualified ids, to the current ones.
-    former: HashMap<String, String>,
+    former: HashMap<String, String, RandomState>,
     /// Whether any dialog declared a version, a former id or a state type.
     versioned: bool,
 }

@@ -89,17 +89,20 @@ pub(crate) fn outgoing_at(message: &Message, app_id: &str, now: Timestamp) -> Ac
         id: None,
         extra: Map::new(),
     };
-    // The names the fields above write, as serde spells them.
-    let written = match serde_json::to_value(&activity) {
-        Ok(Value::Object(fields)) => fields,
-        _ => Map::new(),
-    };
-    activity.extra = message
-        .extra
-        .iter()
-        .filter(|(k, _)| !written.contains_key(*k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    if !message.extra.is_empty() {
+        // The names the fields above write, as serde spells them (serialized only when there
+        // are extra fields to filter: most messages have none).
+        let written = match serde_json::to_value(&activity) {
+            Ok(Value::Object(fields)) => fields,
+            _ => Map::new(),
+        };
+        activity.extra = message
+            .extra
+            .iter()
+            .filter(|(k, _)| !written.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    }
     if let Some(id) = a.reply_to_id().filter(|id| !id.is_empty()) {
         activity
             .extra
@@ -137,7 +140,14 @@ pub fn activity_from_message(message: &Message) -> Value {
     serde_json::to_value(Activity::from(message)).unwrap_or(Value::Null)
 }
 
-/// The JSON the connector sends for `message`, with the bot's app id for an empty `from`.
-pub(crate) fn outgoing_json(message: &Message, app_id: &str) -> Value {
-    serde_json::to_value(Activity::outgoing(message, app_id)).unwrap_or(Value::Null)
+/// The JSON body the connector sends for `message`, with the bot's app id for an empty
+/// `from` and `id` as the activity's id (for an update). Serialized straight to bytes, with no
+/// JSON tree in between.
+pub(crate) fn outgoing_body(message: &Message, app_id: &str, id: Option<&str>) -> Vec<u8> {
+    let mut activity = Activity::outgoing(message, app_id);
+    if let Some(id) = id {
+        activity.extra.remove("id");
+        activity.id = Some(id.to_owned());
+    }
+    serde_json::to_vec(&activity).unwrap_or_else(|_| b"null".to_vec())
 }
