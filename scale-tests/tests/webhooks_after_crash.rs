@@ -13,198 +13,17 @@
 //!   and no question reached them;
 //! - notify `ok: true` → the notification reached them exactly once; `ok: false` → never;
 //! - after the restart nothing else arrives (quiet for many sweeper periods), and no outbox
-//!   is left.
+//!   is left;
+//! - also when the member's outbox still held an earlier reply, refused for good once the
+//!   channel is back, ahead of the stand-up's question.
 
 mod support;
 
-use botcore::{Address, Bot, Storage, StorageExt};
 use examples::standup::YESTERDAY;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
-use support::bot::BotProcess;
-use support::channel::FakeChannel;
-use support::{Store, activity, address, deliver, inspector, post_json, wait_until};
-
-/// How often the bot sweeps the outboxes.
-const SWEEP_MS: u64 = 200;
-/// No arrival for this long: nothing more is coming (many sweeper periods).
-const QUIET: Duration = Duration::from_secs(3);
-const TIMEOUT: Duration = Duration::from_secs(60);
-/// The qualified id of the stand-up dialog.
-const STANDUP: &str = "*:standup";
-const NOTIFICATION: &str = "The stand-up moves to 10:00";
-
-/// One webhook result: `{"user", "ok", "error"?, "pending"?}`.
-#[derive(Debug, Clone)]
-struct Outcome {
-    ok: bool,
-    pending: bool,
-    error: Option<String>,
-}
-
-/// A bot process with the webhooks, two fake channels (`near` always reachable, `far` the
-/// one that may go offline) and the users who wrote to the bot, each through one of them.
-struct World {
-    /// The Redis server, kept running for the test.
-    _store: Store,
-    storage: Arc<dyn Storage>,
-    reader: Bot,
-    near: FakeChannel,
-    far: FakeChannel,
-    bot: BotProcess,
-    http: reqwest::Client,
-    /// The users, by id, with their address and whether they came through `far`.
-    users: BTreeMap<String, (Address, bool)>,
-}
-
-impl World {
-    /// Starts everything; `near_users` write through `near`, `far_users` through `far`.
-    async fn start(near_users: &[&str], far_users: &[&str]) -> Self {
-        let store = Store::redis();
-        let mut args = store.bot_args();
-        args.extend(["--webhooks", "--sweep-ms", &SWEEP_MS.to_string()].map(str::to_owned));
-        let bot = BotProcess::start("a", &args);
-        let (near, far) = (FakeChannel::start().await, FakeChannel::start().await);
-        let http = reqwest::Client::new();
-        let mut users = BTreeMap::new();
-        let all = near_users.iter().map(|u| (u, false));
-        for (user, is_far) in all.chain(far_users.iter().map(|u| (u, true))) {
-            let channel = if is_far { &far } else { &near };
-            let conversation = format!("dm-{user}");
-            let hi = activity(
-                channel.url(),
-                &conversation,
-                user,
-                &format!("hi-{user}"),
-                "hi",
-            );
-            deliver(&http, &bot.messages_url(), &hi).await;
-            let at = address(channel.url(), user, &conversation);
-            users.insert(user.to_string(), (at, is_far));
-        }
-        // Each user got the reply to their message.
-        near.wait_for(near_users.len(), Duration::ZERO, TIMEOUT)
-            .await;
-        far.wait_for(far_users.len(), Duration::ZERO, TIMEOUT).await;
-        let storage = store.storage().await;
-        let reader = inspector(storage.clone());
-        Self {
-            _store: store,
-            storage,
-            reader,
-            near,
-            far,
-            bot,
-            http,
-            users,
-        }
-    }
-
-    fn channel(&self, user: &str) -> &FakeChannel {
-        if self.users[user].1 {
-            &self.far
-        } else {
-            &self.near
-        }
-    }
-
-    /// Calls webhook `path` with `body`, SIGKILLs the bot as soon as the answer is in, and
-    /// returns the per-recipient results by user.
-    async fn call_then_kill(&mut self, path: &str, body: Value) -> BTreeMap<String, Outcome> {
-        let url = format!("{}{path}", self.bot.url);
-        let (status, answer) = post_json(&self.http, &url, &body).await;
-        self.bot.kill();
-        assert_eq!(status, 200, "POST {path} answered {status} {answer}");
-        eprintln!("POST {path} answered {answer}");
-        let mut results = BTreeMap::new();
-        for r in answer.as_array().expect("one result per recipient") {
-            let outcome = Outcome {
-                ok: r["ok"].as_bool().expect("ok"),
-                pending: r["pending"].as_bool().unwrap_or(false),
-                error: r["error"].as_str().map(str::to_owned),
-            };
-            let user = r["user"].as_str().expect("user").to_owned();
-            assert!(results.insert(user, outcome).is_none(), "two results");
-        }
-        let users: Vec<&String> = self.users.keys().collect();
-        assert_eq!(results.keys().collect::<Vec<_>>(), users, "{answer}");
-        results
-    }
-
-    /// The texts the channel accepted for `user`, in arrival order.
-    fn accepted(&self, user: &str, text: &str) -> usize {
-        let accepted = self.channel(user).accepted();
-        accepted
-            .iter()
-            .filter(|a| a.user == user && a.text == text)
-            .count()
-    }
-
-    /// How many times `dialog` is on `user`'s stack, as stored.
-    async fn on_stack(&self, user: &str, dialog: &str) -> usize {
-        let at = &self.users[user].0;
-        let session = self.reader.proactive(at).load_session().await.unwrap();
-        session.stack().iter().filter(|f| f.id == dialog).count()
-    }
-
-    /// The stored private conversation, conversation and user records of `user`.
-    async fn records(&self, user: &str) -> Vec<Option<Value>> {
-        let keys = [
-            format!("private/scale/dm-{user}/{user}"),
-            format!("conversation/scale/dm-{user}"),
-            format!("user/scale/{user}"),
-        ];
-        let mut records = Vec::new();
-        for key in keys {
-            let stored = self.storage.read(&key).await.expect("read a record");
-            records.push(stored.map(|s| s.value));
-        }
-        assert!(records[0].is_some(), "{user} has no private record");
-        records
-    }
-
-    /// The members' addresses, as a standup request lists them.
-    fn members(&self) -> Value {
-        let members: Vec<Value> = self
-            .users
-            .values()
-            .map(|(a, _)| serde_json::to_value(a).unwrap())
-            .collect();
-        json!({ "members": members })
-    }
-
-    /// Both channels' arrivals so far.
-    fn arrivals(&self) -> (usize, usize) {
-        (self.near.len(), self.far.len())
-    }
-
-    /// Waits until neither channel got anything for [`QUIET`].
-    async fn wait_quiet(&self) {
-        let mut last = (self.arrivals(), std::time::Instant::now());
-        wait_until(TIMEOUT, "both channels quiet", || {
-            let now = self.arrivals();
-            if now != last.0 {
-                last = (now, std::time::Instant::now());
-            }
-            let quiet = last.1.elapsed() >= QUIET;
-            async move { quiet.then_some(()) }
-        })
-        .await;
-    }
-
-    /// No outbox record is left in the store.
-    async fn assert_no_outbox(&self) {
-        let left = self.storage.list_keys("outbox/", None, 100).await.unwrap();
-        assert!(left.is_empty(), "outboxes left: {left:?}");
-    }
-}
-
-/// Whether `error` is the channel's refusal for good of a blocked user.
-fn is_blocked(error: Option<&str>) -> bool {
-    error.is_some_and(|e| e.contains("403") && e.contains("ConversationBlockedByUser"))
-}
+use support::wait_until;
+use support::webhooks::{NOTIFICATION, STANDUP, TIMEOUT, World, is_blocked};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standup_results_hold_after_a_kill_when_the_channel_refuses_some_members_for_good() {
@@ -345,6 +164,35 @@ async fn notify_results_hold_after_a_kill() {
     for (user, r) in &results {
         let got = w.accepted(user, NOTIFICATION);
         assert_eq!(got, usize::from(r.ok), "{user} answered ok={}", r.ok);
+    }
+    w.assert_no_outbox().await;
+}
+
+/// A member whose conversation still holds an undelivered reply (written while their service
+/// URL was unreachable, with no sweeper to retry it) which the channel, back, refuses for
+/// good (`400`), while it accepts the stand-up's question behind it: the answer must hold
+/// all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standup_result_holds_when_an_earlier_reply_ahead_of_it_is_refused_for_good() {
+    let mut w = World::start_sweeping(&["ann"], &["bob"], 0).await;
+    w.far.go_offline().await;
+    assert_eq!(w.write_once("bob", "again-bob", "again").await, 503);
+    w.far.recover().await;
+    // `scale-bot`'s reply to it, still in bob's outbox: `a again c=2 u=2`.
+    w.far.refuse_text("a again", 400, "BadSyntax");
+
+    let members = w.members();
+    let results = w.call_then_kill("/api/standup", members).await;
+    w.bot.restart();
+    w.wait_quiet().await;
+    for (user, r) in &results {
+        let (on_stack, asked) = (w.on_stack(user, STANDUP).await, w.accepted(user, YESTERDAY));
+        let expected = usize::from(r.ok);
+        assert_eq!(
+            on_stack, expected,
+            "{user} answered {r:?}: stand-ups on the stack"
+        );
+        assert_eq!(asked, expected, "{user} answered {r:?}: questions accepted");
     }
     w.assert_no_outbox().await;
 }

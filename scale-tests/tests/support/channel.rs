@@ -1,8 +1,9 @@
 //! The fake channel: a loopback Connector service (an axum server in the test process) that
 //! records every activity the bots send, numbered in arrival order, and answers `200`.
 //! It can hold requests past a count unanswered, to freeze a sender mid-batch; refuse every
-//! request with a status ([`FakeChannel::refuse_with`]), or every request to some users
-//! ([`FakeChannel::refuse_user`]); or stop listening, so that connections are refused
+//! request with a status ([`FakeChannel::refuse_with`]), every request to some users
+//! ([`FakeChannel::refuse_user`]) or every message whose text starts with some words
+//! ([`FakeChannel::refuse_text`]); or stop listening, so that connections are refused
 //! ([`FakeChannel::go_offline`]), until [`FakeChannel::recover`].
 
 use serde_json::{Value, json};
@@ -55,6 +56,8 @@ struct Inner {
     refuse: AtomicU16,
     /// Users every request to is refused, with a status and a Bot Framework error code.
     refused_users: Mutex<HashMap<String, (u16, String)>>,
+    /// Text prefixes every message starting with is refused, with a status and an error code.
+    refused_texts: Mutex<Vec<(String, u16, String)>>,
 }
 
 /// The server: its address, and how to stop it while it listens.
@@ -146,6 +149,14 @@ impl FakeChannel {
         refused.insert(user.to_owned(), (status, code.to_owned()));
     }
 
+    /// Refuses every message whose text starts with `prefix` with `status` and error `code`
+    /// (e.g. `400` `BadSyntax`), for as long as the channel runs.
+    pub fn refuse_text(&self, prefix: &str, status: u16, code: &str) {
+        assert!(status >= 400, "{status} is not a refusal");
+        let mut refused = self.inner.refused_texts.lock().unwrap();
+        refused.push((prefix.to_owned(), status, code.to_owned()));
+    }
+
     /// Stops listening (connections are refused) and closes the open connections, until
     /// [`Self::recover`]; returns once a connection attempt is refused.
     pub async fn go_offline(&self) {
@@ -232,8 +243,17 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Respo
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let user = text(&body["recipient"]["id"]);
-    let (refuse, code) = match inner.refused_users.lock().unwrap().get(&user) {
-        Some((status, code)) => (*status, Some(code.clone())),
+    let by_text = {
+        let texts = inner.refused_texts.lock().unwrap();
+        let activity_text = body["text"].as_str().unwrap_or_default();
+        let rule = texts
+            .iter()
+            .find(|(p, _, _)| activity_text.starts_with(p.as_str()));
+        rule.map(|(_, status, code)| (*status, code.clone()))
+    };
+    let by_user = inner.refused_users.lock().unwrap().get(&user).cloned();
+    let (refuse, code) = match by_user.or(by_text) {
+        Some((status, code)) => (status, Some(code)),
         None => (inner.refuse.load(Ordering::SeqCst), None),
     };
     let seq = {
