@@ -6,7 +6,10 @@
 //!   (`count`), all in the turn's one compare-and-set batch;
 //! - a scheduler loop when `--tick-ms` is given (a tick right after a full one);
 //! - admin routes for the tests (see `admin.rs`): `POST /schedule`, `POST /fanout/{job}`,
-//!   `GET /fanout/{job}`, `GET /progress/{job}`, `POST /clock`, `GET /stats`, `GET /healthz`.
+//!   `GET /fanout/{job}`, `GET /progress/{job}`, `POST /clock`, `GET /stats`, `GET /healthz`;
+//! - with `--webhooks`, the example webhooks (`examples::webhooks`: `POST /api/notify`,
+//!   `POST /api/standup`, `/api/CustomWebApi`) and the stand-up dialog they begin
+//!   (`examples::standup::standup_dialog()` as `standup`, so `*:standup` resolves).
 //!
 //! ```text
 //! scale-bot --addr 127.0.0.1:0 --name a --storage redis --redis-url redis://127.0.0.1:6379/ \
@@ -26,6 +29,7 @@ use botcore::{Bot, Storage};
 use clap::{Parser, ValueEnum};
 use clock::OffsetClock;
 use examples::store::{self, StoreKind};
+use examples::webhooks::{self, WebhookSettings};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::process::ExitCode;
@@ -67,6 +71,9 @@ struct Args {
     /// Sweep every conversation's outbox this often (0: never).
     #[arg(long, default_value_t = 1_000)]
     sweep_ms: u64,
+    /// Also serve the example webhooks, with the stand-up dialog registered.
+    #[arg(long)]
+    webhooks: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -107,7 +114,11 @@ fn build_bot(
     clock: OffsetClock,
     transport: &HttpTransport,
 ) -> Result<Bot, String> {
-    Bot::builder()
+    let mut builder = Bot::builder();
+    if args.webhooks {
+        builder = builder.dialog("standup", examples::standup::standup_dialog());
+    }
+    builder
         .app_data(Name(args.name.clone()))
         .dialog_fn("/", async |s, _| {
             let text = s.text().trim().to_owned();
@@ -180,7 +191,10 @@ async fn serve(args: Args) -> Result<(), String> {
     if args.sweep_ms > 0 {
         bot.spawn_outbox_sweeper(Duration::from_millis(args.sweep_ms));
     }
-    let router = admin::router(app).merge(transport.router(bot));
+    let mut router = admin::router(app).merge(transport.router(bot.clone()));
+    if args.webhooks {
+        router = router.merge(webhooks::router(bot, WebhookSettings::default()));
+    }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

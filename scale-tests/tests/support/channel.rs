@@ -1,10 +1,13 @@
 //! The fake channel: a loopback Connector service (an axum server in the test process) that
 //! records every activity the bots send, numbered in arrival order, and answers `200`.
 //! It can hold requests past a count unanswered, to freeze a sender mid-batch; refuse every
-//! request with a status ([`FakeChannel::refuse_with`]); or stop listening, so that
-//! connections are refused ([`FakeChannel::go_offline`]), until [`FakeChannel::recover`].
+//! request with a status ([`FakeChannel::refuse_with`]), every request to some users
+//! ([`FakeChannel::refuse_user`]) or every message whose text starts with some words
+//! ([`FakeChannel::refuse_text`]); or stop listening, so that connections are refused
+//! ([`FakeChannel::go_offline`]), until [`FakeChannel::recover`].
 
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,6 +54,10 @@ struct Inner {
     delay_ms: AtomicUsize,
     /// The status every request is refused with (`0`: none, requests are accepted).
     refuse: AtomicU16,
+    /// Users every request to is refused, with a status and a Bot Framework error code.
+    refused_users: Mutex<HashMap<String, (u16, String)>>,
+    /// Text prefixes every message starting with is refused, with a status and an error code.
+    refused_texts: Mutex<Vec<(String, u16, String)>>,
 }
 
 /// The server: its address, and how to stop it while it listens.
@@ -132,6 +139,22 @@ impl FakeChannel {
     pub fn refuse_with(&self, status: u16) {
         assert!(status >= 400, "{status} is not a refusal");
         self.inner.refuse.store(status, Ordering::SeqCst);
+    }
+
+    /// Refuses every request whose recipient is `user` with `status` and error `code` (e.g.
+    /// `403` `ConversationBlockedByUser`), for as long as the channel runs.
+    pub fn refuse_user(&self, user: &str, status: u16, code: &str) {
+        assert!(status >= 400, "{status} is not a refusal");
+        let mut refused = self.inner.refused_users.lock().unwrap();
+        refused.insert(user.to_owned(), (status, code.to_owned()));
+    }
+
+    /// Refuses every message whose text starts with `prefix` with `status` and error `code`
+    /// (e.g. `400` `BadSyntax`), for as long as the channel runs.
+    pub fn refuse_text(&self, prefix: &str, status: u16, code: &str) {
+        assert!(status >= 400, "{status} is not a refusal");
+        let mut refused = self.inner.refused_texts.lock().unwrap();
+        refused.push((prefix.to_owned(), status, code.to_owned()));
     }
 
     /// Stops listening (connections are refused) and closes the open connections, until
@@ -219,7 +242,20 @@ fn serve(listener: tokio::net::TcpListener, inner: Arc<Inner>) -> oneshot::Sende
 async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let refuse = inner.refuse.load(Ordering::SeqCst);
+    let user = text(&body["recipient"]["id"]);
+    let by_text = {
+        let texts = inner.refused_texts.lock().unwrap();
+        let activity_text = body["text"].as_str().unwrap_or_default();
+        let rule = texts
+            .iter()
+            .find(|(p, _, _)| activity_text.starts_with(p.as_str()));
+        rule.map(|(_, status, code)| (*status, code.clone()))
+    };
+    let by_user = inner.refused_users.lock().unwrap().get(&user).cloned();
+    let (refuse, code) = match by_user.or(by_text) {
+        Some((status, code)) => (status, Some(code)),
+        None => (inner.refuse.load(Ordering::SeqCst), None),
+    };
     let seq = {
         let mut arrivals = inner.arrivals.lock().unwrap();
         let seq = arrivals.len() + 1;
@@ -227,7 +263,7 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Respo
             seq,
             path: uri.path().to_owned(),
             conversation: text(&body["conversation"]["id"]),
-            user: text(&body["recipient"]["id"]),
+            user,
             text: text(&body["text"]),
             held: seq > inner.answer_first.load(Ordering::SeqCst),
             status: if refuse == 0 { 200 } else { refuse },
@@ -248,15 +284,17 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: Uri, body: Bytes) -> Respo
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     if refuse != 0 {
-        return refusal(refuse);
+        return refusal(refuse, code);
     }
     Json(json!({ "id": format!("r{seq}") })).into_response()
 }
 
-/// The answer of a channel refusing a request with `status`.
-fn refusal(status: u16) -> Response {
+/// The answer of a channel refusing a request with `status` (and error code `error`, else
+/// the status's reason).
+fn refusal(status: u16, error: Option<String>) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let body = Json(json!({ "error": { "code": code.canonical_reason().unwrap_or("Refused") } }));
+    let error = error.unwrap_or_else(|| code.canonical_reason().unwrap_or("Refused").into());
+    let body = Json(json!({ "error": { "code": error } }));
     if code == StatusCode::TOO_MANY_REQUESTS {
         return (code, [("retry-after", "0")], body).into_response();
     }

@@ -7,6 +7,7 @@ pub mod bot;
 pub mod channel;
 pub mod postgres;
 pub mod redis;
+pub mod webhooks;
 
 use botcore::proactive::address_book::AddressRecord;
 use botcore::{Address, Bot, ChannelAccount, Precondition, Storage, WriteOp};
