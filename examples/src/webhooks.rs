@@ -215,9 +215,25 @@ impl Hooks {
     async fn fan_out(&self, recipients: Vec<Address>, action: FanOutAction) -> Deliveries {
         let fan_out = self.bot.fan_out(recipients, action);
         let results = fan_out.concurrency(self.settings.concurrency).await;
-        let deliveries = results.iter().map(|r| Delivery {
-            pending: r.result.as_ref().is_ok_and(|o| o.pending > 0),
-            ..Delivery::of(&r.address, &r.result)
+        let deliveries = results.iter().map(|r| {
+            let delivery = Delivery::of(&r.address, &r.result);
+            let Ok(outcome) = &r.result else {
+                return delivery;
+            };
+            // A dialog kept on the stack although its first message was refused for good
+            // (`ProactiveRefusal::Keep`) did not reach the user.
+            let refused = outcome.deliveries.first().and_then(|d| d.as_ref().err());
+            match refused.filter(|e| e.is_permanent()) {
+                Some(e) => Delivery {
+                    ok: false,
+                    error: Some(e.to_string()),
+                    ..delivery
+                },
+                None => Delivery {
+                    pending: outcome.pending > 0,
+                    ..delivery
+                },
+            }
         });
         Json(deliveries.collect())
     }

@@ -147,6 +147,9 @@ pub(crate) struct Sent {
 /// before it and the versions its commit gave them.
 pub(crate) struct TakeBack {
     pub(crate) records: Vec<(String, Option<Stored>, Version)>,
+    /// Where the turn's own messages start in the outbox (after those carried from earlier
+    /// turns): the first of them decides.
+    pub(crate) first_own: usize,
 }
 
 /// Delivers the outbox saved under `key` at `version` (holding `claim` on the turn's
@@ -217,9 +220,10 @@ pub(crate) async fn deliver_or_take_back(
             tracing::warn!(key, error = %r, "delivery failed; the message stays in the outbox");
         }
     }
-    let refused_first = matches!(results.first(), Some(Err(e)) if e.is_permanent());
+    let refused_first =
+        |t: &TakeBack| matches!(results.get(t.first_own), Some(Err(e)) if e.is_permanent());
     let take_back = take_back
-        .filter(|_| refused_first && rt.config.proactive_refusal == ProactiveRefusal::TakeBack);
+        .filter(|t| refused_first(t) && rt.config.proactive_refusal == ProactiveRefusal::TakeBack);
     let Some(version) = version else {
         let sent = Sent {
             pending: left.len(),

@@ -290,6 +290,7 @@ async fn attempt(
                         .into_iter()
                         .filter_map(|(k, s)| version_of(&k).map(|v| (k, s, v)))
                         .collect(),
+                    first_own: carried,
                 });
                 let outbox_version = match out.is_empty() {
                     true => None,
