@@ -53,9 +53,11 @@ struct Args {
     storage: StoreKind,
     /// The namespace of the bot's keys in a shared store: processes with the same namespace
     /// share state (several processes of one bot behind a load balancer); a different one
-    /// keeps bots apart.
-    #[arg(long, env = "BOTCORE_NAMESPACE", default_value = "bench-bot")]
-    namespace: String,
+    /// keeps bots apart. Default: a fresh `bench-bot-<random>` for every start, because load
+    /// drivers number their activities the same way every run and a store that remembers
+    /// processed activity ids would take a second run for a redelivery of the first.
+    #[arg(long, env = "BOTCORE_NAMESPACE")]
+    namespace: Option<String>,
 }
 
 /// The profile dialog's data.
@@ -145,9 +147,15 @@ async fn addresses(State(bot): State<Bot>) -> Result<Json<Count>, Unavailable> {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
+    let namespace = args.namespace.clone().unwrap_or_else(|| {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        format!("bench-bot-{started}-{}", std::process::id())
+    });
     let storage = store::open(
         args.storage,
-        &args.namespace,
+        &namespace,
         store::redis_url(None),
         Some(store::database_url(None).unwrap_or_else(|| store::DEFAULT_DATABASE_URL.into())),
     )
@@ -183,7 +191,9 @@ async fn serve(args: Args) -> Result<(), String> {
     let local = listener.local_addr().map_or(args.addr, |a| a.to_string());
     let storage = args.storage.to_possible_value().unwrap_or_default();
     let storage = storage.get_name();
-    println!("bench-bot listening on http://{local}/api/messages storage={storage} auth=off");
+    println!(
+        "bench-bot listening on http://{local}/api/messages storage={storage} namespace={namespace} auth=off"
+    );
     let _ = std::io::stdout().flush();
     transport_http::axum::serve(listener, app)
         .await
