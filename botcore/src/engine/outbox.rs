@@ -84,17 +84,13 @@ async fn sweep_one(rt: &Arc<Runtime>, key: &str, report: &mut SweepReport) -> Re
         return Ok(()); // another process took it first
     };
     let address = pending.messages[0].address.clone();
-    let tries = pending.tries;
-    let sent = deliver(
-        rt,
-        &claim,
-        &address,
+    let outbox = SavedOutbox {
         key,
-        pending.messages,
-        Some(leased),
-        tries,
-    )
-    .await;
+        tries: pending.tries,
+        messages: pending.messages,
+        version: Some(leased),
+    };
+    let sent = deliver(rt, &claim, &address, outbox).await;
     report.conversations += 1;
     report.delivered += sent.results.iter().filter(|r| r.is_ok()).count();
     report.pending += sent.pending;
@@ -152,36 +148,42 @@ pub(crate) struct TakeBack {
     pub(crate) first_own: usize,
 }
 
-/// Delivers the outbox saved under `key` at `version` (holding `claim` on the turn's
-/// conversation) and marks it delivered; failures are logged with their typed errors.
+/// An outbox as saved: its key, its messages in order, the version the save gave it (`None`:
+/// nothing was saved), and the delivery passes that already left its first message pending.
+pub(crate) struct SavedOutbox<'k> {
+    pub(crate) key: &'k str,
+    pub(crate) messages: Vec<Message>,
+    pub(crate) version: Option<Version>,
+    pub(crate) tries: u32,
+}
+
+/// Delivers a saved outbox (holding `claim` on the turn's conversation) and marks it
+/// delivered; failures are logged with their typed errors.
 pub(crate) async fn deliver(
     rt: &Arc<Runtime>,
     claim: &Claim<'_>,
     turn: &Address,
-    key: &str,
-    messages: Vec<Message>,
-    version: Option<Version>,
-    tries: u32,
+    outbox: SavedOutbox<'_>,
 ) -> Sent {
-    deliver_or_take_back(rt, claim, turn, key, messages, version, tries, None)
-        .await
-        .0
+    deliver_or_take_back(rt, claim, turn, outbox, None).await.0
 }
 
-/// [`deliver`], then — when `take_back` is given, the policy says so and the first message
-/// was refused for good — the turn's records put back as they were, in the same batch that
-/// marks the outbox. Returns whether the turn was taken back.
-#[allow(clippy::too_many_arguments)]
+/// [`deliver`], then — when `take_back` is given, the policy says so and the turn's own first
+/// message was refused for good — the turn's records put back as they were, in the same
+/// batch that marks the outbox. Returns whether the turn was taken back.
 pub(crate) async fn deliver_or_take_back(
     rt: &Arc<Runtime>,
     claim: &Claim<'_>,
     turn: &Address,
-    key: &str,
-    messages: Vec<Message>,
-    version: Option<Version>,
-    tries: u32,
+    outbox: SavedOutbox<'_>,
     take_back: Option<TakeBack>,
 ) -> (Sent, bool) {
+    let SavedOutbox {
+        key,
+        messages,
+        version,
+        tries,
+    } = outbox;
     if messages.is_empty() {
         let sent = Sent {
             results: Vec::new(),

@@ -128,17 +128,14 @@ async fn transact(
     }?;
     // Delivered while the conversation's lock is held: the next turn's messages cannot
     // overtake these.
-    let (sent, taken_back) = outbox::deliver_or_take_back(
-        inner,
-        claim,
-        &message.address,
-        &keys.outbox,
-        saved.outbox,
-        saved.outbox_version,
-        saved.tries,
-        saved.take_back,
-    )
-    .await;
+    let outbox = outbox::SavedOutbox {
+        key: &keys.outbox,
+        messages: saved.outbox,
+        version: saved.outbox_version,
+        tries: saved.tries,
+    };
+    let (sent, taken_back) =
+        outbox::deliver_or_take_back(inner, claim, &message.address, outbox, saved.take_back).await;
     let mut deliveries = sent.results;
     // Messages carried from earlier turns come first; the outcome reports this turn's own.
     let own = deliveries.split_off(saved.carried.min(deliveries.len()));
