@@ -4,6 +4,7 @@
 
 mod support;
 
+use botcore::proactive::ProactiveOutcome;
 use botcore::proactive::scheduler::LEASE_MS;
 use botcore::{
     Bot, BotBuilder, BotError, Clock, DeliveryError, JobAction, Message, ProactiveMode,
@@ -39,6 +40,15 @@ fn activity(u: &TestUser, id: &str, text: &str) -> Message {
     let mut m = Message::to(&u.address).text(text);
     m.address.id = Some(id.into());
     m
+}
+
+/// The survey interrupts `u`'s conversation.
+async fn survey_interrupts(t: &TestBot, u: &TestUser) -> Result<ProactiveOutcome, BotError> {
+    t.bot
+        .proactive(&u.address)
+        .begin("*:survey")
+        .interrupt()
+        .await
 }
 
 async fn outbox_of(t: &TestBot, u: &TestUser) -> Option<serde_json::Value> {
@@ -194,12 +204,7 @@ async fn a_proactive_interrupt_to_a_user_who_blocked_the_bot_leaves_the_stack_as
     let ann = at_topping(&t, "ann").await;
     let before = ann.state().await;
     t.channel.fail_next(Fault::Forbidden);
-    let refused = t
-        .bot
-        .proactive(&ann.address)
-        .begin("*:survey")
-        .interrupt()
-        .await;
+    let refused = survey_interrupts(&t, &ann).await;
     match refused {
         Err(BotError::Delivery(e)) => assert!(e.is_permanent() && e.refusal().is_some()),
         other => panic!("expected the delivery error, got {other:?}"),
@@ -216,13 +221,7 @@ async fn with_the_keep_policy_a_refused_interrupt_stays_on_the_stack() {
     let t = TestBot::new(order_bot().proactive_refusal(ProactiveRefusal::Keep));
     let ann = at_topping(&t, "ann").await;
     t.channel.fail_next(Fault::Forbidden);
-    let kept = t
-        .bot
-        .proactive(&ann.address)
-        .begin("*:survey")
-        .interrupt()
-        .await
-        .unwrap();
+    let kept = survey_interrupts(&t, &ann).await.unwrap();
     assert!(kept.deliveries[0].as_ref().unwrap_err().is_permanent());
     assert_eq!(ann.state().await.stack_ids().last(), Some(&"*:survey"));
     ann.say("meh").await.expect(&[SURVEY]);
@@ -263,13 +262,7 @@ async fn a_refused_earlier_reply_ahead_of_an_interrupt_does_not_take_the_interru
     assert_eq!(ann.say("what?").await.outcome.unwrap().pending, 1);
     // The earlier reply, carried ahead of the survey, is refused for good; the survey is not.
     t.channel.fail_next(Fault::Forbidden);
-    let out = t
-        .bot
-        .proactive(&ann.address)
-        .begin("*:survey")
-        .interrupt()
-        .await
-        .unwrap();
+    let out = survey_interrupts(&t, &ann).await.unwrap();
     assert!(out.deliveries[0].is_ok());
     assert_eq!(ann.state().await.stack_ids().last(), Some(&"*:survey"));
     assert_eq!(ann.new_texts(), [SURVEY]);
